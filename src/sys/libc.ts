@@ -1,0 +1,129 @@
+/**
+ * Syscalls Node lacks, called through koffi FFI (no process spawn on hot paths).
+ * The library is loaded lazily on first use so commands that never mount pay nothing.
+ */
+import { createRequire } from 'node:module';
+import os from 'node:os';
+
+const require = createRequire(import.meta.url);
+
+type KoffiFn = (...args: unknown[]) => number;
+interface Libc {
+  koffi: { errno(): number };
+  mount: KoffiFn;
+  umount2: KoffiFn;
+  mknod: KoffiFn;
+  lsetxattr: KoffiFn;
+  lgetxattr: KoffiFn;
+  llistxattr: KoffiFn;
+}
+
+let libc: Libc | undefined;
+function load(): Libc {
+  if (libc) return libc;
+  const koffi = require('koffi');
+  const lib = koffi.load('libc.so.6');
+  libc = {
+    koffi,
+    mount: lib.func(
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+    ),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+    mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    lsetxattr: lib.func(
+      'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+    ),
+    lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
+    llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
+  };
+  return libc;
+}
+
+export class SyscallError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  readonly syscall: string;
+  constructor(syscall: string, errno: number, path: string) {
+    const code = errnoName(errno);
+    super(`${syscall} ${path}: ${code} (errno ${errno})`);
+    this.errno = errno;
+    this.code = code;
+    this.syscall = syscall;
+  }
+}
+
+function errnoName(errno: number): string {
+  const consts = os.constants.errno as Record<string, number>;
+  for (const [k, v] of Object.entries(consts)) if (v === errno) return k;
+  return `E${errno}`;
+}
+
+function check(rc: number, syscall: string, path: string): void {
+  if (rc < 0) throw new SyscallError(syscall, load().koffi.errno(), path);
+}
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_REMOUNT = 0x20;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 1 << 18;
+export const MNT_DETACH = 0x2;
+
+export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+  check(load().mount(source, target, fstype, flags, data), 'mount', target);
+}
+
+export function umount(target: string, flags = 0): void {
+  check(load().umount2(target, flags), 'umount2', target);
+}
+
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+
+/** makedev as glibc encodes it. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
+
+export function mknod(path: string, mode: number, major = 0, minor = 0): void {
+  check(load().mknod(path, mode, makedev(major, minor)), 'mknod', path);
+}
+
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  check(load().lsetxattr(path, name, value, value.length, 0), 'lsetxattr', path);
+}
+
+/** Returns undefined when the attribute is absent (ENODATA) or xattrs are unsupported. */
+export function lgetxattr(path: string, name: string): Buffer | undefined {
+  const l = load();
+  const buf = Buffer.alloc(65536);
+  const n = l.lgetxattr(path, name, buf, buf.length);
+  if (n < 0) {
+    const errno = l.koffi.errno();
+    if (errno === os.constants.errno.ENODATA || errno === os.constants.errno.ENOTSUP) return undefined;
+    throw new SyscallError('lgetxattr', errno, path);
+  }
+  return Buffer.from(buf.subarray(0, n));
+}
+
+export function llistxattr(path: string): string[] {
+  const l = load();
+  const buf = Buffer.alloc(65536);
+  const n = l.llistxattr(path, buf, buf.length);
+  if (n < 0) {
+    const errno = l.koffi.errno();
+    if (errno === os.constants.errno.ENOTSUP) return [];
+    throw new SyscallError('llistxattr', errno, path);
+  }
+  return buf
+    .subarray(0, n)
+    .toString('latin1')
+    .split('\0')
+    .filter((s) => s.length > 0);
+}
