@@ -1,0 +1,282 @@
+/**
+ * `run` / `create` flags -> the engine's CreateOptions. Docker's flag grammar lives here (the API
+ * translates HostConfig into the same CreateOptions in its own edge).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CreateOptions } from '../container/service.js';
+import type { MountSpec, PortBinding, RestartPolicy } from '../container/types.js';
+import { invalidArgument } from '../errors.js';
+import { parseBytes, parseDuration } from '../util/human.js';
+import { type ParsedArgs, bool, int, list, str } from './args.js';
+
+export function readEnvFile(file: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw invalidArgument(`open ${file}: no such file or directory`);
+  }
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^\s+/, '');
+    if (!line || line.startsWith('#')) continue;
+    if (line.includes('=')) out.push(line);
+    else if (process.env[line.trim()] !== undefined) out.push(`${line.trim()}=${process.env[line.trim()]}`);
+  }
+  return out;
+}
+
+/** `-e NAME` takes the value from the caller's environment; unset names are dropped (docker's rule). */
+function envFlags(values: string[]): string[] {
+  const out: string[] = [];
+  for (const v of values) {
+    if (v.includes('=')) {
+      if (v.startsWith('=')) throw invalidArgument(`invalid environment variable: ${v}`);
+      out.push(v);
+    } else if (process.env[v] !== undefined) out.push(`${v}=${process.env[v]}`);
+  }
+  return out;
+}
+
+export function parseRestart(v: string): RestartPolicy {
+  const [name, count] = v.split(':', 2) as [string, string | undefined];
+  if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(name)) throw invalidArgument(`invalid restart policy '${v}'`);
+  if (count !== undefined && name !== 'on-failure') throw invalidArgument(`invalid restart policy format: maximum retry count cannot be used with restart policy '${name}'`);
+  if (count !== undefined && !/^\d+$/.test(count)) throw invalidArgument(`invalid restart policy format: maximum retry count must be an integer`);
+  return { name: name as RestartPolicy['name'], maximumRetryCount: count ? Number(count) : 0 };
+}
+
+export function parsePublish(spec: string): PortBinding[] {
+  const [main, protoRaw] = spec.split('/', 2) as [string, string | undefined];
+  const protocol = (protoRaw ?? 'tcp') as 'tcp' | 'udp';
+  if (protocol !== 'tcp' && protocol !== 'udp') throw invalidArgument(`invalid proto: ${protoRaw}`);
+  let hostIp = '';
+  let hostPart = '';
+  let ctrPart: string;
+  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(main);
+  const parts = v6 ? [v6[1] as string, ...(v6[2] as string).split(':')] : main.split(':');
+  if (parts.length === 1) ctrPart = parts[0] as string;
+  else if (parts.length === 2) [hostPart, ctrPart] = parts as [string, string];
+  else if (parts.length === 3) [hostIp, hostPart, ctrPart] = parts as [string, string, string];
+  else throw invalidArgument(`invalid publish spec: ${spec}`);
+  const range = (s: string): number[] => {
+    if (s === '') return [];
+    const m = /^(\d+)(?:-(\d+))?$/.exec(s);
+    if (!m) throw invalidArgument(`invalid containerPort: ${s}`);
+    const a = Number(m[1]);
+    const b = m[2] ? Number(m[2]) : a;
+    if (a < 1 || b > 65535 || b < a) throw invalidArgument(`invalid port range: ${s}`);
+    return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+  };
+  const ctr = range(ctrPart);
+  if (ctr.length === 0) throw invalidArgument(`no port specified: ${spec}<empty>`);
+  const host = range(hostPart);
+  if (host.length && host.length !== ctr.length && host.length !== 1) throw invalidArgument(`invalid ranges specified for container and host Ports: ${spec}`);
+  return ctr.map((c, i) => ({ hostIp, hostPort: host.length === ctr.length ? (host[i] as number) : host.length === 1 ? (host[0] as number) : 0, containerPort: c, protocol }));
+}
+
+/** `-v` grammar: name|/host:/ctr[:opts], /ctr (anonymous). */
+export function parseVolume(spec: string): MountSpec {
+  const parts = spec.split(':');
+  if (parts.length === 1) {
+    if (!path.isAbsolute(spec)) throw invalidArgument(`invalid volume specification: '${spec}': destination must be an absolute path`);
+    return { type: 'volume', source: '', destination: spec, readonly: false, anonymous: true };
+  }
+  if (parts.length > 3) throw invalidArgument(`invalid volume specification: '${spec}'`);
+  const [src, dst, opts = ''] = parts as [string, string, string?];
+  if (!path.isAbsolute(dst)) throw invalidArgument(`invalid volume specification: '${spec}': invalid mount config: destination must be an absolute path`);
+  const o = opts.split(',').filter(Boolean);
+  for (const x of o) if (!['ro', 'rw', 'z', 'Z', 'rprivate', 'private', 'rshared', 'shared', 'rslave', 'slave', 'nocopy'].includes(x)) throw invalidArgument(`invalid mode: ${x}`);
+  const readonly = o.includes('ro');
+  if (src.startsWith('/') || src.startsWith('.')) return { type: 'bind', source: path.resolve(src), destination: dst, readonly };
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(src)) throw invalidArgument(`"${src}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+  return { type: 'volume', source: src, name: src, destination: dst, readonly, options: o.includes('nocopy') ? ['nocopy'] : [] };
+}
+
+/** `--mount type=...,source=...,target=...,readonly` */
+export function parseMount(spec: string): MountSpec {
+  const kv = new Map<string, string>();
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    kv.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? 'true' : part.slice(eq + 1));
+  }
+  const type = (kv.get('type') ?? 'volume') as MountSpec['type'];
+  if (!['bind', 'volume', 'tmpfs'].includes(type)) throw invalidArgument(`invalid mount type "${type}": use bind, volume or tmpfs`);
+  const dst = kv.get('target') ?? kv.get('destination') ?? kv.get('dst');
+  if (!dst) throw invalidArgument(`invalid argument "${spec}" for "--mount" flag: target is required`);
+  const src = kv.get('source') ?? kv.get('src') ?? '';
+  const ro = ['true', '1'].includes(kv.get('readonly') ?? kv.get('ro') ?? 'false');
+  if (type === 'bind') {
+    if (!src) throw invalidArgument('invalid mount config for type "bind": field Source must not be empty');
+    return { type, source: path.resolve(src), destination: dst, readonly: ro };
+  }
+  if (type === 'tmpfs') {
+    const o: string[] = [];
+    if (kv.get('tmpfs-size')) o.push(`size=${parseBytes(kv.get('tmpfs-size') as string)}`);
+    if (kv.get('tmpfs-mode')) o.push(`mode=${kv.get('tmpfs-mode')}`);
+    return { type, source: 'tmpfs', destination: dst, readonly: ro, options: o };
+  }
+  return src ? { type, source: src, name: src, destination: dst, readonly: ro, options: kv.has('volume-nocopy') ? ['nocopy'] : [] } : { type, source: '', destination: dst, readonly: ro, anonymous: true };
+}
+
+function parseUlimit(v: string): { name: string; soft: number; hard: number } {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(v);
+  if (!m) throw invalidArgument(`invalid ulimit argument: ${v}`);
+  const soft = Number(m[2]);
+  const hard = m[3] !== undefined ? Number(m[3]) : soft;
+  if (soft > hard && hard !== -1) throw invalidArgument(`ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`);
+  return { name: m[1] as string, soft, hard };
+}
+
+function durationNs(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return Math.round(parseDuration(v) * 1e6);
+  } catch {
+    throw invalidArgument(`invalid argument "${v}" for "--${flag}" flag: time: invalid duration "${v}"`);
+  }
+}
+
+export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
+  const [image, ...cmd] = p.args as [string, ...string[]];
+  const o: CreateOptions = { image };
+  if (cmd.length) o.cmd = cmd;
+  const name = str(p, 'name');
+  if (name !== undefined) o.name = name;
+  o.env = [...list(p, 'env-file').flatMap(readEnvFile), ...envFlags(list(p, 'env'))];
+  const ep = str(p, 'entrypoint');
+  if (ep !== undefined) o.entrypoint = ep === '' ? [] : [ep];
+  const wd = str(p, 'workdir');
+  if (wd !== undefined) {
+    if (!path.isAbsolute(wd)) throw invalidArgument(`the working directory '${wd}' is invalid, it needs to be an absolute path`);
+    o.workingDir = wd;
+  }
+  const user = str(p, 'user');
+  if (user !== undefined) o.user = user;
+  const hn = str(p, 'hostname');
+  if (hn !== undefined) o.hostname = hn;
+  const dn = str(p, 'domainname');
+  if (dn !== undefined) o.domainname = dn;
+  o.tty = bool(p, 'tty');
+  o.openStdin = bool(p, 'interactive');
+  o.stdinOnce = o.openStdin && !bool(p, 'detach');
+  const labels: Record<string, string> = {};
+  for (const f of list(p, 'label-file')) for (const l of readEnvFile(f)) labels[l.slice(0, l.indexOf('='))] = l.slice(l.indexOf('=') + 1);
+  for (const l of list(p, 'label')) {
+    const eq = l.indexOf('=');
+    labels[eq < 0 ? l : l.slice(0, eq)] = eq < 0 ? '' : l.slice(eq + 1);
+  }
+  o.labels = labels;
+  const ss = str(p, 'stop-signal');
+  if (ss !== undefined) o.stopSignal = ss;
+  const st = int(p, 'stop-timeout');
+  if (st !== undefined) o.stopTimeout = st;
+  o.init = bool(p, 'init');
+  o.readOnly = bool(p, 'read-only');
+  o.autoRemove = bool(p, 'rm');
+  o.restartPolicy = parseRestart(str(p, 'restart') ?? 'no');
+  if (o.autoRemove && o.restartPolicy.name !== 'no') throw invalidArgument('Conflicting options: --restart and --rm');
+  if (bool(p, 'no-healthcheck')) o.healthcheck = { Test: ['NONE'] };
+  else if (str(p, 'health-cmd') !== undefined) {
+    o.healthcheck = { Test: ['CMD-SHELL', str(p, 'health-cmd') as string] };
+    const hi = durationNs(str(p, 'health-interval'), 'health-interval');
+    if (hi !== undefined) o.healthcheck.Interval = hi;
+    const ht = durationNs(str(p, 'health-timeout'), 'health-timeout');
+    if (ht !== undefined) o.healthcheck.Timeout = ht;
+    const hs = durationNs(str(p, 'health-start-period'), 'health-start-period');
+    if (hs !== undefined) o.healthcheck.StartPeriod = hs;
+    const hsi = durationNs(str(p, 'health-start-interval'), 'health-start-interval');
+    if (hsi !== undefined) o.healthcheck.StartInterval = hsi;
+    const hr = int(p, 'health-retries');
+    if (hr !== undefined) o.healthcheck.Retries = hr;
+  }
+  const ld = str(p, 'log-driver');
+  if (ld !== undefined && !['k8s-file', 'json-file', 'local'].includes(ld)) throw invalidArgument(`logging driver "${ld}" is not supported: use k8s-file (json-file and local are accepted as aliases)`);
+  for (const lo of list(p, 'log-opt')) {
+    const [k, v = ''] = lo.split('=', 2) as [string, string?];
+    if (k === 'max-size') o.logMaxSize = parseBytes(v);
+    else if (k === 'max-file') {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw invalidArgument(`invalid value for max-file: ${v}`);
+      o.logMaxFile = Number(v);
+    } else throw invalidArgument(`unknown log opt '${k}' for k8s-file log driver`);
+  }
+  const rt = str(p, 'runtime');
+  if (rt !== undefined) o.runtime = rt;
+  const res: CreateOptions['resources'] = {};
+  const mem = str(p, 'memory');
+  if (mem !== undefined) {
+    res.memory = parseBytes(mem);
+    if ((res.memory ?? 0) < 6 * 1024 * 1024) throw invalidArgument('Minimum memory limit allowed is 6MB');
+  }
+  const swap = str(p, 'memory-swap');
+  if (swap !== undefined) {
+    const sw = swap === '-1' ? -1 : parseBytes(swap);
+    res.memorySwap = sw;
+    if (res.memory === undefined) throw invalidArgument('You should always set the Memory limit when using Memoryswap limit, see usage');
+    if (sw !== -1 && sw < res.memory) throw invalidArgument('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  const cpus = str(p, 'cpus');
+  if (cpus !== undefined) {
+    const n = Number(cpus);
+    if (!Number.isFinite(n) || n <= 0) throw invalidArgument(`invalid argument "${cpus}" for "--cpus" flag: failed to parse ${cpus} as a rational number`);
+    res.nanoCpus = Math.round(n * 1e9);
+  }
+  const sh = int(p, 'cpu-shares');
+  if (sh !== undefined) res.cpuShares = sh;
+  const cq = int(p, 'cpu-quota');
+  if (cq !== undefined) res.cpuQuota = cq;
+  const cp = int(p, 'cpu-period');
+  if (cp !== undefined) res.cpuPeriod = cp;
+  const cs = str(p, 'cpuset-cpus');
+  if (cs !== undefined) {
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(cs)) throw invalidArgument(`invalid value ${cs} for cpuset cpus`);
+    res.cpusetCpus = cs;
+  }
+  const pl = int(p, 'pids-limit');
+  if (pl !== undefined) res.pidsLimit = pl;
+  o.resources = res;
+  o.ulimits = list(p, 'ulimit').map(parseUlimit);
+  const shm = str(p, 'shm-size');
+  if (shm !== undefined) o.shmSize = parseBytes(shm);
+  o.capAdd = list(p, 'cap-add');
+  o.capDrop = list(p, 'cap-drop');
+  o.privileged = bool(p, 'privileged');
+  o.securityOpt = list(p, 'security-opt');
+  const sysctls: Record<string, string> = {};
+  for (const s of list(p, 'sysctl')) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw invalidArgument(`sysctl '${s}' is not allowed: use key=value`);
+    sysctls[s.slice(0, eq)] = s.slice(eq + 1);
+  }
+  o.sysctls = sysctls;
+  const net = str(p, 'network') ?? str(p, 'net');
+  o.network = {
+    aliases: list(p, 'network-alias'),
+    dns: list(p, 'dns'),
+    dnsSearch: list(p, 'dns-search'),
+    dnsOptions: list(p, 'dns-option'),
+    extraHosts: list(p, 'add-host').map((h) => {
+      const i = h.indexOf(':');
+      const j = h.indexOf('=');
+      const k = j > 0 && (i < 0 || j < i) ? j : i;
+      if (k <= 0) throw invalidArgument(`invalid argument "${h}" for "--add-host" flag: bad format for add-host: "${h}"`);
+      return `${h.slice(0, k)}:${h.slice(k + 1)}`;
+    }),
+  };
+  if (net !== undefined) o.network.mode = net === 'default' ? 'bridge' : net;
+  const ip = str(p, 'ip');
+  if (ip !== undefined) o.network.ip = ip;
+  o.ports = list(p, 'publish').flatMap(parsePublish);
+  o.publishAll = bool(p, 'publish-all');
+  o.exposedPorts = list(p, 'expose');
+  o.mounts = [...list(p, 'volume').map(parseVolume), ...list(p, 'mount').map(parseMount)];
+  const tmpfs: Record<string, string> = {};
+  for (const t of list(p, 'tmpfs')) {
+    const i = t.indexOf(':');
+    tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
+  }
+  o.tmpfs = tmpfs;
+  o.volumesFrom = list(p, 'volumes-from');
+  return o;
+}

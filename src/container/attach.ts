@@ -1,0 +1,112 @@
+/**
+ * Client side of conmon's attach socket: packets from conmon start with one byte naming the stream
+ * (2 stdout, 3 stderr); bytes we write go to the container's stdin. Detach keys (ctrl-p ctrl-q by
+ * default) end the session without stopping the container.
+ */
+import fs from 'node:fs';
+import { connectSeqpacket, shutdownWrite } from '../sys/libc.js';
+
+export interface AttachStreams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+  /** Bytes that detach, e.g. [16, 17] for ctrl-p,ctrl-q; empty disables. */
+  detachKeys?: number[];
+}
+
+export interface AttachSession {
+  /** Resolves when conmon closed the socket (the container exited) or the user detached. */
+  done: Promise<'exited' | 'detached'>;
+  close(): void;
+}
+
+export function parseDetachKeys(spec: string | undefined): number[] {
+  if (spec === undefined) return [16, 17];
+  if (spec === '') return [];
+  return spec.split(',').map((k) => {
+    const m = /^ctrl-(.)$/.exec(k.trim());
+    if (m) {
+      const c = (m[1] as string).toLowerCase();
+      if (c >= 'a' && c <= 'z') return c.charCodeAt(0) - 96;
+      return { '@': 0, '[': 27, '\\': 28, ']': 29, '^': 30, _: 31 }[c] ?? 0;
+    }
+    if (k.length === 1) return k.charCodeAt(0);
+    throw new Error(`invalid detach key: ${k}`);
+  });
+}
+
+export function attach(socketPath: string, io: AttachStreams): AttachSession {
+  const fd = connectSeqpacket(socketPath);
+  let closed = false;
+  let resolveDone!: (v: 'exited' | 'detached') => void;
+  const done = new Promise<'exited' | 'detached'>((r) => {
+    resolveDone = r;
+  });
+  const close = (why: 'exited' | 'detached') => {
+    if (closed) return;
+    closed = true;
+    io.stdin?.removeListener('data', onInput);
+    io.stdin?.removeListener('end', onEnd);
+    (io.stdin as NodeJS.ReadStream | undefined)?.pause?.();
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* already closed */
+    }
+    resolveDone(why);
+  };
+  const buf = Buffer.alloc(32 * 1024 + 1);
+  const readLoop = () => {
+    fs.read(fd, buf, 0, buf.length, null, (err, n) => {
+      if (closed) return;
+      if (err || n === 0) return close('exited');
+      const kind = buf[0];
+      const data = Buffer.from(buf.subarray(1, n));
+      if (kind === 3) io.stderr.write(data);
+      else io.stdout.write(data);
+      readLoop();
+    });
+  };
+  readLoop();
+  const keys = io.detachKeys ?? [16, 17];
+  let matched = 0;
+  const onInput = (chunk: Buffer) => {
+    if (closed) return;
+    if (keys.length) {
+      for (const b of chunk) {
+        if (b === keys[matched]) {
+          matched++;
+          if (matched === keys.length) return close('detached');
+        } else matched = b === keys[0] ? 1 : 0;
+      }
+    }
+    try {
+      fs.writeSync(fd, chunk);
+    } catch {
+      close('exited');
+    }
+  };
+  const onEnd = () => {
+    if (!closed) shutdownWrite(fd);
+  };
+  if (io.stdin) {
+    io.stdin.on('data', onInput);
+    io.stdin.on('end', onEnd);
+    io.stdin.resume();
+  }
+  return { done, close: () => close('detached') };
+}
+
+/** Tells conmon the terminal size through the container's ctl fifo ("1 rows cols"). */
+export function resizeTerminal(ctlPath: string, rows: number, cols: number): void {
+  try {
+    const fd = fs.openSync(ctlPath, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    try {
+      fs.writeSync(fd, `1 ${rows} ${cols}\n`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    /* container gone */
+  }
+}

@@ -1,0 +1,782 @@
+/**
+ * The container lifecycle: create -> start -> (pause) -> stop/exit -> remove, daemonless.
+ * Each running container is watched by its own conmon; every berth command reconciles what it
+ * reads (a container whose monitor died while nothing watched is marked exited), and conmon's
+ * exit command (`berth container cleanup ID`) records the exit, unmounts, and applies --rm and
+ * restart policies.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BerthError, conflict, failedPrecondition, invalidArgument, isNotFound } from '../errors.js';
+import type { Engine } from '../engine/engine.js';
+import { readConfig } from '../engine/images.js';
+import type { HealthConfig } from '../image/oci.js';
+import { OciRuntime, classifyStartError } from '../runtime/oci-runtime.js';
+import { defaultSeccomp, loadSeccompProfile } from '../runtime/seccomp.js';
+import { type OciMount, type SpecInput, buildSpec, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
+import { isMounted, mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
+import { launchMonitor } from './monitor.js';
+import { randomName } from './names.js';
+import { ContainerStore } from './store.js';
+import {
+  type ContainerConfig,
+  type ContainerRecord,
+  type ContainerState,
+  type MountSpec,
+  type PortBinding,
+  type RestartPolicy,
+  initialState,
+} from './types.js';
+import { resolveUser } from './user.js';
+
+export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** What a caller (CLI flags, API HostConfig) asks for; everything optional falls back to the image. */
+export interface CreateOptions {
+  image: string;
+  name?: string;
+  cmd?: string[];
+  entrypoint?: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  hostname?: string;
+  domainname?: string;
+  tty?: boolean;
+  openStdin?: boolean;
+  stdinOnce?: boolean;
+  labels?: Record<string, string>;
+  stopSignal?: string;
+  stopTimeout?: number;
+  init?: boolean;
+  readOnly?: boolean;
+  autoRemove?: boolean;
+  restartPolicy?: RestartPolicy;
+  healthcheck?: HealthConfig;
+  logMaxSize?: number;
+  logMaxFile?: number;
+  runtime?: string;
+  resources?: ContainerConfig['resources'];
+  ulimits?: ContainerConfig['ulimits'];
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  securityOpt?: string[];
+  network?: Partial<ContainerConfig['network']>;
+  ports?: PortBinding[];
+  publishAll?: boolean;
+  exposedPorts?: string[];
+  mounts?: MountSpec[];
+  tmpfs?: Record<string, string>;
+  volumesFrom?: string[];
+  shmSize?: number;
+  sysctls?: Record<string, string>;
+}
+
+export class ContainerService {
+  readonly store: ContainerStore;
+  private runtimes = new Map<string, OciRuntime>();
+  constructor(readonly engine: Engine) {
+    this.store = new ContainerStore(engine.db);
+  }
+
+  runtime(binary: string): OciRuntime {
+    let r = this.runtimes.get(binary);
+    if (!r) {
+      r = new OciRuntime({ binary, root: path.join(this.engine.paths.runtimeState, path.basename(binary)) });
+      this.runtimes.set(binary, r);
+    }
+    return r;
+  }
+
+  dirs(id: string) {
+    const persistent = path.join(this.engine.paths.containers, id);
+    const run = path.join(this.engine.paths.runContainers, id);
+    return {
+      persistent,
+      upper: path.join(persistent, 'upper'),
+      work: path.join(persistent, 'work'),
+      init: path.join(persistent, 'init'),
+      log: path.join(persistent, 'ctr.log'),
+      hosts: path.join(persistent, 'hosts'),
+      hostname: path.join(persistent, 'hostname'),
+      resolv: path.join(persistent, 'resolv.conf'),
+      run,
+      merged: path.join(run, 'merged'),
+      bundle: run,
+      pidFile: path.join(run, 'pidfile'),
+      monitorPidFile: path.join(run, 'conmon.pid'),
+      exitFile: path.join(this.engine.paths.exits, id),
+      attach: path.join(this.engine.paths.sockets, id, 'attach'),
+      ctl: path.join(run, 'ctl'),
+      winsz: path.join(run, 'winsz'),
+    };
+  }
+
+  // ---------------------------------------------------------------- create
+
+  create(opts: CreateOptions): ContainerRecord {
+    const img = this.engine.images.tryResolve(opts.image);
+    if (!img)
+      throw new BerthError('not_found', `Unable to find image '${opts.image}' locally`, {
+        hint: `build it (berth build) or pull it (berth pull ${opts.image})`,
+      });
+    const cfg = readConfig(this.engine, img).config ?? {};
+    if (opts.name !== undefined) ContainerStore.validateName(opts.name);
+    const id = randomBytes(32).toString('hex');
+    const entrypoint = opts.entrypoint ?? cfg.Entrypoint ?? [];
+    const cmd = opts.cmd && opts.cmd.length ? opts.cmd : opts.entrypoint ? [] : (cfg.Cmd ?? []);
+    if (entrypoint.length === 0 && cmd.length === 0) throw invalidArgument('No command specified', { hint: 'give a command after the image name' });
+    const env = mergeEnv(cfg.Env ?? [], opts.env ?? []);
+    const exposed = new Set([...Object.keys(cfg.ExposedPorts ?? {}), ...(opts.exposedPorts ?? [])].map((p) => (p.includes('/') ? p : `${p}/tcp`)));
+    const ports = [...(opts.ports ?? [])];
+    for (const p of ports) exposed.add(`${p.containerPort}/${p.protocol}`);
+    const mounts = [...(opts.mounts ?? [])];
+    // Anonymous volumes for the image's VOLUMEs not otherwise mounted.
+    for (const v of Object.keys(cfg.Volumes ?? {})) {
+      if (!mounts.some((m) => m.destination === v)) mounts.push({ type: 'volume', source: '', destination: v, readonly: false, anonymous: true });
+    }
+    let name = opts.name;
+    const config: ContainerConfig = {
+      id,
+      name: name ?? '',
+      image: opts.image,
+      imageId: img.id,
+      created: Date.now(),
+      entrypoint,
+      cmd,
+      env,
+      workingDir: opts.workingDir || cfg.WorkingDir || '/',
+      user: opts.user ?? cfg.User ?? '',
+      hostname: opts.hostname || id.slice(0, 12),
+      domainname: opts.domainname ?? '',
+      tty: opts.tty ?? false,
+      openStdin: opts.openStdin ?? false,
+      stdinOnce: opts.stdinOnce ?? false,
+      labels: { ...(cfg.Labels ?? {}), ...(opts.labels ?? {}) },
+      stopSignal: opts.stopSignal ?? cfg.StopSignal ?? 'SIGTERM',
+      stopTimeout: opts.stopTimeout ?? 10,
+      init: opts.init ?? false,
+      readOnly: opts.readOnly ?? false,
+      autoRemove: opts.autoRemove ?? false,
+      restartPolicy: opts.restartPolicy ?? { name: 'no', maximumRetryCount: 0 },
+      log: { maxSize: opts.logMaxSize ?? DEFAULT_LOG_MAX_SIZE, maxFile: opts.logMaxFile ?? 1 },
+      runtime: opts.runtime ?? this.engine.options.runtime ?? 'runc',
+      resources: opts.resources ?? {},
+      ulimits: opts.ulimits ?? [],
+      security: {
+        capAdd: opts.capAdd ?? [],
+        capDrop: opts.capDrop ?? [],
+        privileged: opts.privileged ?? false,
+        noNewPrivileges: (opts.securityOpt ?? []).some((s) => s === 'no-new-privileges' || s === 'no-new-privileges:true' || s === 'no-new-privileges=true'),
+      },
+      network: {
+        mode: opts.network?.mode ?? 'none',
+        aliases: opts.network?.aliases ?? [],
+        dns: opts.network?.dns ?? [],
+        dnsSearch: opts.network?.dnsSearch ?? [],
+        dnsOptions: opts.network?.dnsOptions ?? [],
+        extraHosts: opts.network?.extraHosts ?? [],
+      },
+      ports,
+      exposedPorts: [...exposed],
+      mounts,
+      tmpfs: opts.tmpfs ?? {},
+      volumesFrom: opts.volumesFrom ?? [],
+      sysctls: opts.sysctls ?? {},
+    };
+    const healthcheck = opts.healthcheck ?? cfg.Healthcheck;
+    if (healthcheck && !(healthcheck.Test?.[0] === 'NONE')) config.healthcheck = healthcheck;
+    if (opts.shmSize) config.shmSize = opts.shmSize;
+    if (opts.network?.ip) config.network.ip = opts.network.ip;
+    for (const s of opts.securityOpt ?? []) {
+      const [k, v] = s.split(/[=:]/, 2) as [string, string | undefined];
+      if (k === 'seccomp' && v) config.security.seccomp = v;
+      else if (k !== 'no-new-privileges' && k !== 'label' && k !== 'apparmor') throw invalidArgument(`Invalid --security-opt: "${s}"`);
+    }
+    // Validate what would otherwise only fail at start.
+    if (config.runtime !== 'runc' && !fs.existsSync(config.runtime) && !whichSync(config.runtime))
+      throw invalidArgument(`unknown or invalid runtime name: ${config.runtime}`);
+    const d = this.dirs(id);
+    fs.mkdirSync(d.upper, { recursive: true });
+    fs.mkdirSync(d.work, { recursive: true });
+    for (let attempt = 0; ; attempt++) {
+      config.name = name ?? randomName();
+      try {
+        this.store.insert({ config, state: initialState() });
+        break;
+      } catch (e) {
+        if (name !== undefined || attempt > 10 || !(e instanceof BerthError && e.code === 'conflict')) {
+          fs.rmSync(d.persistent, { recursive: true, force: true });
+          throw e;
+        }
+        name = undefined;
+      }
+    }
+    return this.store.get(id) as ContainerRecord;
+  }
+
+  // ---------------------------------------------------------------- reconcile
+
+  /** Brings a record in line with reality: a running container whose processes are gone is exited. */
+  reconcile(rec: ContainerRecord): ContainerRecord {
+    const s = rec.state;
+    if (s.status !== 'running' && s.status !== 'paused' && s.status !== 'restarting') return rec;
+    if (s.status === 'restarting') {
+      // A restart in progress belongs to its exit command; if that process is gone, fall back to exited.
+      if (s.monitorPid && pidAlive(s.monitorPid)) return rec;
+    }
+    if (s.pid && pidAlive(s.pid) && !fs.existsSync(this.dirs(rec.config.id).exitFile)) return rec;
+    if (s.monitorPid && pidAlive(s.monitorPid) && !fs.existsSync(this.dirs(rec.config.id).exitFile)) return rec;
+    return this.recordExit(rec.config.id, { applyPolicies: false });
+  }
+
+  get(idOrName: string): ContainerRecord {
+    return this.reconcile(this.store.resolve(idOrName));
+  }
+
+  list(): ContainerRecord[] {
+    return this.store.list().map((r) => this.reconcile(r));
+  }
+
+  // ---------------------------------------------------------------- start
+
+  /** Starts a created or exited container. Resolves when the container's process is running. */
+  async start(idOrName: string, opts: { beforeStart?: (rec: ContainerRecord) => Promise<void> | void } = {}): Promise<ContainerRecord> {
+    let rec = this.get(idOrName);
+    const id = rec.config.id;
+    if (rec.state.status === 'running') return rec;
+    if (rec.state.status === 'paused') throw conflict(`cannot start a paused container, try unpause instead`);
+    if (rec.state.status === 'removing' || rec.state.status === 'dead') throw conflict(`container ${rec.config.name} is marked for removal and cannot be started`);
+    const c = rec.config;
+    const d = this.dirs(id);
+    const rt = this.runtime(c.runtime);
+    fs.mkdirSync(d.run, { recursive: true });
+    fs.mkdirSync(this.engine.paths.exits, { recursive: true });
+    fs.mkdirSync(this.engine.paths.sockets, { recursive: true });
+    fs.rmSync(d.exitFile, { force: true });
+    fs.rmSync(d.pidFile, { force: true });
+    // A leftover runtime record (crash between create and cleanup) would block create.
+    await rt.delete(id, { force: true }).catch(() => undefined);
+    const img = this.engine.images.get(c.imageId);
+    if (!img) throw failedPrecondition(`the image of container ${c.name} (${c.imageId.slice(7, 19)}) is gone`);
+    try {
+      mountRootfs(this.engine.layers, img.topLayer, { upper: d.upper, work: d.work, merged: d.merged, init: d.init });
+      const spec = await this.buildSpecFor(rec, d);
+      fs.writeFileSync(path.join(d.bundle, 'config.json'), specToJson(spec));
+      const exitCommand = [process.execPath, berthBin(), '--root', this.engine.paths.root, '--runroot', this.engine.paths.runroot, 'container', 'cleanup', id];
+      if (!fs.existsSync(d.log)) fs.writeFileSync(d.log, '');
+      const res = await launchMonitor({
+        id,
+        name: c.name,
+        bundle: d.bundle,
+        runtimeBinary: rt.binary,
+        runtimeRoot: rt.root,
+        logPath: d.log,
+        logMaxSize: c.log.maxSize,
+        exitDir: this.engine.paths.exits,
+        socketDir: this.engine.paths.sockets,
+        pidFile: d.pidFile,
+        monitorPidFile: d.monitorPidFile,
+        tty: c.tty,
+        stdin: c.openStdin,
+        exitCommand,
+      });
+      const monitorPid = readPid(d.monitorPidFile);
+      rec = this.store.updateState(id, (s) => ({
+        ...s,
+        status: 'running',
+        pid: res.pid,
+        monitorPid,
+        startedAt: Date.now(),
+        finishedAt: 0,
+        exitCode: 0,
+        error: '',
+        oomKilled: false,
+        stoppedByUser: false,
+        rootfs: d.merged,
+        health: c.healthcheck ? { status: 'starting', failingStreak: 0, log: [] } : undefined,
+      }));
+      if (opts.beforeStart) await opts.beforeStart(rec);
+      await rt.start(id);
+      if (c.healthcheck) this.spawnHealthMonitor(id);
+      return rec;
+    } catch (e) {
+      const err = e instanceof BerthError && e.code === 'internal' ? classifyStartError(e.message) : e;
+      await rt.delete(id, { force: true }).catch(() => undefined);
+      try {
+        unmountRootfs(d.merged);
+      } catch {
+        /* best effort */
+      }
+      const code = err instanceof BerthError ? (err.code === 'command_not_found' ? 127 : err.code === 'cannot_invoke' ? 126 : 125) : 125;
+      this.store.updateState(id, (s) => ({ ...s, status: s.startedAt ? 'exited' : 'created', pid: 0, monitorPid: 0, exitCode: code, error: (err as Error).message }));
+      throw err;
+    }
+  }
+
+  private async buildSpecFor(rec: ContainerRecord, d: ReturnType<ContainerService['dirs']>) {
+    const c = rec.config;
+    const user = resolveUser(d.merged, c.user);
+    let env = [...c.env];
+    if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH);
+    env = mergeEnv(env, [`HOSTNAME=${c.hostname}`]);
+    if (c.tty && !env.some((e) => e.startsWith('TERM='))) env.push('TERM=xterm');
+    if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
+    let args = [...c.entrypoint, ...c.cmd];
+    const mounts: OciMount[] = [];
+    if (c.init) {
+      mounts.push({ destination: '/sbin/docker-init', type: 'bind', source: findBinary('catatonit'), options: ['bind', 'ro', 'nosuid', 'nodev'] });
+      args = ['/sbin/docker-init', '--', ...args];
+    }
+    this.writeEtcFiles(rec, d);
+    mounts.push(
+      { destination: '/etc/hostname', type: 'bind', source: d.hostname, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/hosts', type: 'bind', source: d.hosts, options: ['rbind', 'rprivate'] },
+      { destination: '/etc/resolv.conf', type: 'bind', source: d.resolv, options: ['rbind', 'rprivate'] },
+    );
+    for (const m of c.mounts) {
+      if (m.type === 'bind') {
+        if (!fs.existsSync(m.source))
+          throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+        mounts.push({ destination: m.destination, type: 'bind', source: m.source, options: ['rbind', m.readonly ? 'ro' : 'rw', ...(m.options ?? [])] });
+      } else if (m.type === 'tmpfs') {
+        mounts.push({ destination: m.destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', ...(m.options ?? [])] });
+      } else {
+        const src = await this.volumeSource(rec, m);
+        mounts.push({ destination: m.destination, type: 'bind', source: src, options: ['rbind', m.readonly ? 'ro' : 'rw'] });
+      }
+    }
+    const caps = c.security;
+    const host = hostFacts();
+    const effCaps = resolveCapabilities({ capAdd: caps.capAdd, capDrop: caps.capDrop, privileged: caps.privileged }, host);
+    let seccomp: SpecInput['seccomp'];
+    if (caps.privileged || caps.seccomp === 'unconfined') seccomp = 'unconfined';
+    else if (caps.seccomp) seccomp = loadSeccompProfile(caps.seccomp, { caps: effCaps });
+    const res = c.resources;
+    const input: SpecInput = {
+      id: c.id,
+      rootfs: d.merged,
+      readonlyRootfs: c.readOnly,
+      args,
+      env,
+      cwd: c.workingDir || '/',
+      terminal: c.tty,
+      user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
+      hostname: c.hostname,
+      capAdd: caps.capAdd,
+      capDrop: caps.capDrop,
+      privileged: caps.privileged,
+      noNewPrivileges: caps.noNewPrivileges,
+      mounts,
+      tmpfs: c.tmpfs,
+      namespaces: { network: this.networkNamespace(rec) },
+      resources: {
+        memory: res.memory,
+        memorySwap: res.memorySwap,
+        cpuShares: res.cpuShares,
+        cpuQuota: res.nanoCpus ? Math.round((res.nanoCpus / 1e9) * 100000) : res.cpuQuota,
+        cpuPeriod: res.nanoCpus ? 100000 : res.cpuPeriod,
+        cpusetCpus: res.cpusetCpus,
+        pidsLimit: res.pidsLimit,
+      },
+      rlimits: c.ulimits.map((u) => ({ type: `RLIMIT_${u.name.toUpperCase()}`, soft: u.soft, hard: u.hard })),
+      cgroupsPath: `${this.engine.paths.cgroupParent}/${c.id}`,
+      sysctls: c.sysctls,
+    };
+    input.seccomp = seccomp ?? defaultSeccomp({ caps: effCaps });
+    if (c.shmSize && !mounts.some((m) => m.destination === '/dev/shm'))
+      mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${c.shmSize}`] });
+    return buildSpec(input, host);
+  }
+
+  /** Network namespace for the runtime spec. The networks module replaces this when it lands. */
+  private networkNamespace(rec: ContainerRecord): SpecInput['namespaces']['network'] {
+    const mode = rec.config.network.mode;
+    if (mode === 'host') return 'host';
+    if (mode.startsWith('container:')) {
+      const other = this.get(mode.slice('container:'.length));
+      if (other.state.status !== 'running') throw conflict(`cannot join network of a non running container: ${other.config.name}`);
+      return { path: `/proc/${other.state.pid}/ns/net` };
+    }
+    return 'new';
+  }
+
+  private async volumeSource(rec: ContainerRecord, m: MountSpec): Promise<string> {
+    const { VolumeService } = await import('../volume/service.js');
+    return new VolumeService(this.engine).mountSourceFor(rec, m);
+  }
+
+  private writeEtcFiles(rec: ContainerRecord, d: ReturnType<ContainerService['dirs']>): void {
+    const c = rec.config;
+    fs.writeFileSync(d.hostname, `${c.hostname}\n`);
+    if (!fs.existsSync(d.hosts) || c.network.mode === 'none' || c.network.mode === 'host') {
+      const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
+      for (const h of c.network.extraHosts) {
+        const [name, ip] = h.split(/:(.*)/s) as [string, string];
+        lines.push(`${ip}\t${name}`);
+      }
+      if (c.network.mode === 'host') lines.push(`127.0.1.1\t${c.hostname}`);
+      fs.writeFileSync(d.hosts, `${lines.join('\n')}\n`);
+    }
+    let resolv = '';
+    try {
+      resolv = fs.readFileSync('/etc/resolv.conf', 'utf8');
+    } catch {
+      /* no host resolver config */
+    }
+    if (c.network.dns.length || c.network.dnsSearch.length || c.network.dnsOptions.length) {
+      const kept = resolv.split('\n').filter((l) => !(c.network.dns.length && l.startsWith('nameserver')) && !(c.network.dnsSearch.length && l.startsWith('search')) && !(c.network.dnsOptions.length && l.startsWith('options')));
+      resolv = [
+        ...kept.filter((l) => l.trim()),
+        ...c.network.dns.map((s) => `nameserver ${s}`),
+        ...(c.network.dnsSearch.length ? [`search ${c.network.dnsSearch.join(' ')}`] : []),
+        ...(c.network.dnsOptions.length ? [`options ${c.network.dnsOptions.join(' ')}`] : []),
+      ].join('\n');
+    }
+    fs.writeFileSync(d.resolv, resolv.endsWith('\n') || !resolv ? resolv : `${resolv}\n`);
+  }
+
+  private spawnHealthMonitor(id: string): void {
+    void import('node:child_process').then(({ spawn }) => {
+      const child = spawn(process.execPath, [berthBin(), '--root', this.engine.paths.root, '--runroot', this.engine.paths.runroot, 'container', 'healthcheck-monitor', id], {
+        detached: true,
+        stdio: 'ignore',
+      });
+      child.unref();
+    });
+  }
+
+  // ---------------------------------------------------------------- exit, stop, kill
+
+  /**
+   * Records the exit of a container once: status, exit code, OOM, then releases the runtime record
+   * and the root file system mount. Idempotent; safe to call from the exit command and from CLI
+   * waiters at the same time.
+   */
+  recordExit(id: string, _opts: { applyPolicies: boolean }): ContainerRecord {
+    const d = this.dirs(id);
+    let exitCode = -1;
+    let finishedAt = Date.now();
+    try {
+      const txt = fs.readFileSync(d.exitFile, 'utf8').trim();
+      if (/^-?\d+$/.test(txt)) exitCode = Number(txt);
+      finishedAt = fs.statSync(d.exitFile).mtimeMs;
+    } catch {
+      /* monitor died without writing: exit code unknown */
+    }
+    const before = this.store.get(id);
+    if (!before) throw new BerthError('not_found', `No such container: ${id}`);
+    const oom = oomKilled(`${this.engine.paths.cgroupParent}/${id}`);
+    const rt = this.runtime(before.config.runtime);
+    // Runtime deletion and unmount are idempotent; do them outside the DB lock.
+    rt.deleteSync(id);
+    try {
+      unmountRootfs(d.merged);
+    } catch {
+      /* reported by system check */
+    }
+    return this.store.updateState(id, (s) => {
+      if (s.status !== 'running' && s.status !== 'paused' && s.status !== 'restarting') return s;
+      return {
+        ...s,
+        status: 'exited',
+        pid: 0,
+        monitorPid: 0,
+        exitCode: exitCode < 0 ? (s.stoppedByUser ? 137 : 255) : exitCode,
+        finishedAt: Math.max(finishedAt, s.startedAt),
+        oomKilled: oom,
+        health: s.health ? { ...s.health, status: 'unhealthy' } : undefined,
+      };
+    });
+  }
+
+  async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<ContainerRecord> {
+    const rec = this.get(idOrName);
+    if (rec.state.status !== 'running' && rec.state.status !== 'paused')
+      throw conflict(`Cannot kill container: ${idOrName}: container ${rec.config.id} is not running`);
+    this.store.updateState(rec.config.id, (s) => ({ ...s, stoppedByUser: true }));
+    await this.runtime(rec.config.runtime).kill(rec.config.id, signal, { all: false });
+    return rec;
+  }
+
+  /** Sends the stop signal, waits `timeout` seconds, then SIGKILL; resolves once the exit is recorded. */
+  async stop(idOrName: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {
+    let rec = this.get(idOrName);
+    if (rec.state.status !== 'running' && rec.state.status !== 'paused') return rec;
+    const id = rec.config.id;
+    const rt = this.runtime(rec.config.runtime);
+    const timeout = opts.timeout ?? rec.config.stopTimeout;
+    this.store.updateState(id, (s) => ({ ...s, stoppedByUser: true }));
+    if (rec.state.status === 'paused') await rt.resume(id).catch(() => undefined);
+    const sig = opts.signal ?? rec.config.stopSignal;
+    if (timeout > 0) {
+      await rt.kill(id, sig).catch(() => undefined);
+      if (await this.waitExitFile(id, timeout * 1000)) return this.recordExit(id, { applyPolicies: false });
+    }
+    await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+    await this.waitExitFile(id, 10_000);
+    rec = this.recordExit(id, { applyPolicies: false });
+    return rec;
+  }
+
+  /** Waits until conmon wrote the exit file (or the monitor is gone). */
+  async waitExitFile(id: string, timeoutMs: number): Promise<boolean> {
+    const d = this.dirs(id);
+    const deadline = Date.now() + timeoutMs;
+    let delay = 2;
+    for (;;) {
+      if (fs.existsSync(d.exitFile)) return true;
+      const rec = this.store.get(id);
+      if (!rec || (rec.state.monitorPid && !pidAlive(rec.state.monitorPid))) return fs.existsSync(d.exitFile);
+      if (Date.now() >= deadline) return false;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+
+  async pause(idOrName: string): Promise<void> {
+    const rec = this.get(idOrName);
+    if (rec.state.status === 'paused') throw conflict(`Container ${rec.config.id} is already paused`);
+    if (rec.state.status !== 'running') throw conflict(`Container ${rec.config.id} is not running`);
+    await this.runtime(rec.config.runtime).pause(rec.config.id);
+    this.store.updateState(rec.config.id, (s) => ({ ...s, status: 'paused' }));
+  }
+
+  async unpause(idOrName: string): Promise<void> {
+    const rec = this.get(idOrName);
+    if (rec.state.status !== 'paused') throw conflict(`Container ${rec.config.id} is not paused`);
+    await this.runtime(rec.config.runtime).resume(rec.config.id);
+    this.store.updateState(rec.config.id, (s) => ({ ...s, status: 'running' }));
+  }
+
+  async restart(idOrName: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
+    await this.stop(idOrName, opts);
+    return this.start(idOrName);
+  }
+
+  /** Resolves with the exit code once the container is not running. */
+  async wait(idOrName: string, condition: 'not-running' | 'next-exit' | 'removed' = 'not-running'): Promise<number> {
+    const rec = this.get(idOrName);
+    const id = rec.config.id;
+    if (condition === 'not-running' && rec.state.status !== 'running' && rec.state.status !== 'paused' && rec.state.status !== 'restarting') return rec.state.exitCode;
+    const startedAt = rec.state.startedAt;
+    let delay = 2;
+    for (;;) {
+      const cur = this.store.get(id);
+      if (!cur) {
+        if (condition === 'removed' || condition === 'not-running') return rec.state.exitCode;
+        throw new BerthError('not_found', `No such container: ${idOrName}`);
+      }
+      const s = cur.state;
+      const live = s.status === 'running' || s.status === 'paused' || s.status === 'restarting';
+      if (live && fs.existsSync(this.dirs(id).exitFile)) {
+        const r = this.recordExit(id, { applyPolicies: false });
+        if (condition !== 'removed') return r.state.exitCode;
+      } else if (!live && condition === 'not-running') return s.exitCode;
+      else if (!live && condition === 'next-exit' && (s.startedAt !== startedAt || s.finishedAt >= startedAt) && s.status === 'exited') return s.exitCode;
+      else if (live) this.reconcile(cur);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+  }
+
+  // ---------------------------------------------------------------- remove
+
+  /** Removes a container and its writable layer. A running one needs `force` (then it is killed). */
+  async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<ContainerRecord> {
+    let rec = this.get(idOrName);
+    const id = rec.config.id;
+    if (rec.state.status === 'running' || rec.state.status === 'paused' || rec.state.status === 'restarting') {
+      if (!opts.force)
+        throw conflict(
+          `cannot remove container "/${rec.config.name}": container is ${rec.state.status} (${rec.state.status === 'paused' ? 'unpause and ' : ''}stop the container before removing or force remove)`,
+        );
+      rec = await this.stop(id, { timeout: 0 });
+    }
+    const d = this.dirs(id);
+    this.runtime(rec.config.runtime).deleteSync(id);
+    unmountRootfs(d.merged);
+    if (isMounted(d.merged)) throw new BerthError('unavailable', `container ${rec.config.name}: its root file system is busy`);
+    this.store.updateState(id, (s) => ({ ...s, status: 'removing' }));
+    removeCgroup(`${this.engine.paths.cgroupParent}/${id}`);
+    const hooks = await removalHooks();
+    for (const h of hooks) await h(this.engine, rec, { volumes: opts.volumes ?? false });
+    // Rename first: a crash mid-delete leaves a trash dir, never a half-deleted live one.
+    const trash = path.join(this.engine.paths.containers, `.trash-${id}`);
+    try {
+      fs.renameSync(d.persistent, trash);
+    } catch {
+      /* already gone */
+    }
+    this.store.delete(id);
+    fs.rmSync(trash, { recursive: true, force: true });
+    fs.rmSync(d.run, { recursive: true, force: true });
+    fs.rmSync(d.exitFile, { force: true });
+    fs.rmSync(path.join(this.engine.paths.sockets, id), { recursive: true, force: true });
+    return rec;
+  }
+
+  /** What the writable layer holds, for the `rm` notice (files and bytes, whiteouts excluded). */
+  writableLayerUsage(id: string): { files: number; bytes: number } {
+    const upper = this.dirs(id).upper;
+    let files = 0;
+    let bytes = 0;
+    const stack = [upper];
+    while (stack.length) {
+      const dir = stack.pop() as string;
+      let ents: fs.Dirent[];
+      try {
+        ents = fs.readdirSync(dir, { withFileTypes: true });
+      } catch {
+        continue;
+      }
+      for (const e of ents) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) stack.push(p);
+        else if (e.isCharacterDevice()) continue;
+        else {
+          files++;
+          try {
+            bytes += fs.lstatSync(p).size;
+          } catch {
+            /* vanished */
+          }
+        }
+      }
+    }
+    return { files, bytes };
+  }
+
+  /** Exit-command entry point: record the exit, then --rm or the restart policy. */
+  async cleanup(id: string): Promise<void> {
+    let rec: ContainerRecord;
+    try {
+      rec = this.store.resolve(id);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    if (!fs.existsSync(this.dirs(rec.config.id).exitFile) && rec.state.pid && pidAlive(rec.state.pid)) return;
+    let after: ContainerRecord;
+    try {
+      after = this.recordExit(rec.config.id, { applyPolicies: true });
+    } catch (e) {
+      if (isNotFound(e)) return; // removed meanwhile (rm -f raced with the exit)
+      throw e;
+    }
+    if (after.config.autoRemove) {
+      await this.remove(after.config.id, { volumes: true }).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
+      return;
+    }
+    if (shouldRestart(after)) {
+      const delay = Math.min(100 * 2 ** Math.min(after.state.restartCount, 10), 60_000);
+      this.store.updateState(after.config.id, (s) => ({ ...s, status: 'restarting', restartCount: s.restartCount + 1, monitorPid: process.pid }));
+      await sleep(delay);
+      const cur = this.store.get(after.config.id);
+      if (!cur || cur.state.status !== 'restarting' || cur.state.stoppedByUser) return;
+      await this.start(after.config.id);
+    }
+  }
+}
+
+function shouldRestart(rec: ContainerRecord): boolean {
+  const p = rec.config.restartPolicy;
+  const s = rec.state;
+  switch (p.name) {
+    case 'always':
+      return !s.stoppedByUser;
+    case 'unless-stopped':
+      return !s.stoppedByUser;
+    case 'on-failure':
+      return !s.stoppedByUser && s.exitCode !== 0 && (p.maximumRetryCount === 0 || s.restartCount < p.maximumRetryCount);
+    default:
+      return false;
+  }
+}
+
+type RemovalHook = (engine: Engine, rec: ContainerRecord, opts: { volumes?: boolean }) => Promise<void> | void;
+async function removalHooks(): Promise<RemovalHook[]> {
+  const hooks: RemovalHook[] = [];
+  for (const m of ['../volume/service.js', '../network/service.js']) {
+    try {
+      const mod = (await import(m)) as { onContainerRemove?: RemovalHook };
+      if (mod.onContainerRemove) hooks.push(mod.onContainerRemove);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
+    }
+  }
+  return hooks;
+}
+
+export function mergeEnv(base: string[], over: string[]): string[] {
+  const out = [...base];
+  for (const e of over) {
+    const k = e.includes('=') ? e.slice(0, e.indexOf('=')) : e;
+    const i = out.findIndex((x) => x === k || x.startsWith(`${k}=`));
+    if (i >= 0) out[i] = e;
+    else out.push(e);
+  }
+  return out;
+}
+
+export function pidAlive(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A zombie still answers kill(0); read its state.
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+function readPid(file: string): number {
+  try {
+    return Number(fs.readFileSync(file, 'utf8').trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Path of bin/berth, for conmon's exit command and helper processes. */
+export function berthBin(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = path.join(dir, 'bin', 'berth');
+    if (fs.existsSync(candidate)) return candidate;
+    dir = path.dirname(dir);
+  }
+  throw new BerthError('internal', 'cannot find bin/berth next to the engine');
+}
+
+function whichSync(bin: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
+    const p = path.join(dir, bin);
+    if (fs.existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+function findBinary(name: string): string {
+  const p = whichSync(name) ?? ['/usr/bin', '/usr/sbin', '/usr/libexec/podman'].map((d) => path.join(d, name)).find((x) => fs.existsSync(x));
+  if (!p) throw new BerthError('failed_precondition', `${name} is not installed`, { hint: `apt-get install ${name}` });
+  return p;
+}
+
+import { oomKilled, removeCgroup } from '../runtime/cgroups.js';
+export type { ContainerState };

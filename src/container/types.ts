@@ -1,0 +1,121 @@
+/** The engine's own container records (Docker's vocabulary lives in compat/ and api/). */
+import type { Digest } from '../content/digest.js';
+import type { HealthConfig } from '../image/oci.js';
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'removing' | 'dead';
+
+export interface RestartPolicy {
+  name: 'no' | 'always' | 'on-failure' | 'unless-stopped';
+  maximumRetryCount: number;
+}
+
+export interface MountSpec {
+  type: 'bind' | 'volume' | 'tmpfs';
+  source: string;
+  destination: string;
+  readonly: boolean;
+  options?: string[];
+  /** volume name for type volume */
+  name?: string;
+  anonymous?: boolean;
+}
+
+export interface PortBinding {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface ContainerConfig {
+  id: string;
+  name: string;
+  image: string;
+  imageId: Digest;
+  created: number;
+  /** Entrypoint and Cmd as resolved at create time. */
+  entrypoint: string[];
+  cmd: string[];
+  env: string[];
+  workingDir: string;
+  user: string;
+  hostname: string;
+  domainname: string;
+  tty: boolean;
+  openStdin: boolean;
+  stdinOnce: boolean;
+  labels: Record<string, string>;
+  stopSignal: string;
+  stopTimeout: number;
+  init: boolean;
+  readOnly: boolean;
+  autoRemove: boolean;
+  restartPolicy: RestartPolicy;
+  healthcheck?: HealthConfig;
+  log: { maxSize: number; maxFile: number };
+  runtime: string;
+  resources: {
+    memory?: number;
+    memorySwap?: number;
+    nanoCpus?: number;
+    cpuShares?: number;
+    cpuQuota?: number;
+    cpuPeriod?: number;
+    cpusetCpus?: string;
+    pidsLimit?: number;
+  };
+  ulimits: { name: string; soft: number; hard: number }[];
+  security: { capAdd: string[]; capDrop: string[]; privileged: boolean; noNewPrivileges: boolean; seccomp?: string; };
+  network: { mode: string; aliases: string[]; ip?: string; dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[] };
+  ports: PortBinding[];
+  exposedPorts: string[];
+  mounts: MountSpec[];
+  tmpfs: Record<string, string>;
+  volumesFrom: string[];
+  shmSize?: number;
+  sysctls: Record<string, string>;
+}
+
+export interface HealthState {
+  status: 'starting' | 'healthy' | 'unhealthy';
+  failingStreak: number;
+  log: { start: number; end: number; exitCode: number; output: string }[];
+}
+
+export interface ContainerState {
+  status: ContainerStatus;
+  pid: number;
+  monitorPid: number;
+  exitCode: number;
+  startedAt: number;
+  finishedAt: number;
+  oomKilled: boolean;
+  error: string;
+  restartCount: number;
+  /** Set by stop/kill from the user: restart policies (except always) do not apply. */
+  stoppedByUser: boolean;
+  health?: HealthState;
+  /** Where the root file system is mounted while running. */
+  rootfs?: string;
+  network?: Record<string, unknown>;
+}
+
+export interface ContainerRecord {
+  config: ContainerConfig;
+  state: ContainerState;
+}
+
+export function initialState(): ContainerState {
+  return {
+    status: 'created',
+    pid: 0,
+    monitorPid: 0,
+    exitCode: 0,
+    startedAt: 0,
+    finishedAt: 0,
+    oomKilled: false,
+    error: '',
+    restartCount: 0,
+    stoppedByUser: false,
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * A container's root file system: the image's layers as overlay lower directories under the
+ * container's own upper directory. `prepareMounts` returns the mount as data (containerd's
+ * snapshotter pattern); `mountRootfs` performs it through FFI, with lowerdir paths made relative
+ * to the store root (short links) so long layer chains fit in one page of mount options.
+ * Where overlay is unavailable the copy fallback materialises the layers into the upper dir.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BerthError } from '../errors.js';
+import { MNT_DETACH, mount, umount } from '../sys/libc.js';
+import type { LayerStore } from './layer-store.js';
+import type { Digest } from '../content/digest.js';
+
+export interface MountSpec {
+  type: 'overlay' | 'bind';
+  source: string;
+  /** Options; lowerdir entries are relative to `cwd` when set. */
+  options: string[];
+  cwd?: string;
+}
+
+export interface RootfsDirs {
+  upper: string;
+  work: string;
+  merged: string;
+  /**
+   * The container's init layer (docker's "-init"): mount points the runtime needs (/etc/hosts,
+   * /proc, /dev/shm, ...) as the top-most lower dir, so they never show up in diff or commit.
+   */
+  init: string;
+}
+
+const PAGE = 4096;
+
+export function prepareMounts(layers: LayerStore, top: Digest | null, dirs: RootfsDirs): MountSpec {
+  const chain = layers.lowerChain(top);
+  const lowers = [path.relative(layers.root, dirs.init), ...chain.map((l) => layers.shortPath(l.chainId))];
+  const options = [`lowerdir=${lowers.join(':')}`, `upperdir=${dirs.upper}`, `workdir=${dirs.work}`];
+  const data = options.join(',');
+  if (data.length >= PAGE)
+    throw new BerthError('failed_precondition', `image has too many layers (${chain.length}) for one overlay mount`, {
+      hint: 'squash the image (berth export | berth import) to reduce its layers',
+    });
+  return { type: 'overlay', source: 'overlay', options, cwd: layers.root };
+}
+
+let overlayOk: boolean | undefined;
+
+/** Mounts the root file system at dirs.merged. Overlay where the kernel has it, else a copy. */
+export function mountRootfs(layers: LayerStore, top: Digest | null, dirs: RootfsDirs): void {
+  for (const d of [dirs.upper, dirs.work, dirs.merged]) fs.mkdirSync(d, { recursive: true });
+  makeInitLayer(dirs.init);
+  if (isMounted(dirs.merged)) return;
+  overlayOk ??= fs.readFileSync('/proc/filesystems', 'utf8').includes('\toverlay\n') && process.env.BERTH_SNAPSHOTTER !== 'copy';
+  if (!overlayOk) {
+    copyFallback(layers, top, dirs);
+    return;
+  }
+  const spec = prepareMounts(layers, top, dirs);
+  const prev = process.cwd();
+  process.chdir(spec.cwd ?? '/');
+  try {
+    mount('overlay', dirs.merged, 'overlay', 0, spec.options.join(','));
+  } catch (e) {
+    throw new BerthError('internal', `mounting the container's root file system: ${(e as Error).message}`, { cause: e });
+  } finally {
+    process.chdir(prev);
+  }
+}
+
+const INIT_DIRS = ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys', 'etc'];
+const INIT_FILES = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'dev/console', '.dockerenv'];
+
+/** Creates the init layer once (idempotent). */
+export function makeInitLayer(dir: string): void {
+  if (fs.existsSync(path.join(dir, '.dockerenv'))) return;
+  for (const d of INIT_DIRS) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
+  for (const f of INIT_FILES) fs.writeFileSync(path.join(dir, f), '', { mode: 0o644 });
+}
+
+/** The copy snapshotter: layers are applied into the upper dir once, then bind-mounted. */
+function copyFallback(layers: LayerStore, top: Digest | null, dirs: RootfsDirs): void {
+  const marker = path.join(path.dirname(dirs.upper), '.copied');
+  if (!fs.existsSync(marker)) {
+    for (const l of layers.lowerChain(top).reverse()) {
+      copyTreeApplyingWhiteouts(layers.layerDir(l.chainId), dirs.upper);
+    }
+    copyTreeApplyingWhiteouts(dirs.init, dirs.upper);
+    fs.writeFileSync(marker, '');
+  }
+  mount(dirs.upper, dirs.merged, null, 0x1000 /* MS_BIND */, null);
+}
+
+function copyTreeApplyingWhiteouts(src: string, dst: string): void {
+  for (const e of fs.readdirSync(src, { withFileTypes: true })) {
+    const s = path.join(src, e.name);
+    const d = path.join(dst, e.name);
+    const st = fs.lstatSync(s);
+    if (e.isCharacterDevice() && st.rdev === 0) {
+      fs.rmSync(d, { recursive: true, force: true });
+      continue;
+    }
+    if (e.isDirectory()) {
+      const dst2 = fs.existsSync(d) && fs.lstatSync(d).isDirectory() ? d : (fs.rmSync(d, { force: true, recursive: true }), fs.mkdirSync(d), d);
+      fs.chmodSync(dst2, st.mode & 0o7777);
+      fs.lchownSync(dst2, st.uid, st.gid);
+      copyTreeApplyingWhiteouts(s, dst2);
+      continue;
+    }
+    fs.rmSync(d, { recursive: true, force: true });
+    if (e.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(s), d);
+    else if (e.isFile()) fs.copyFileSync(s, d);
+    else continue;
+    fs.lchownSync(d, st.uid, st.gid);
+    if (!e.isSymbolicLink()) fs.chmodSync(d, st.mode & 0o7777);
+  }
+}
+
+export function isMounted(target: string): boolean {
+  const t = path.resolve(target);
+  try {
+    return fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[4] === t);
+  } catch {
+    return false;
+  }
+}
+
+/** Unmounts if mounted; a missing or already unmounted target is fine. */
+export function unmountRootfs(merged: string): void {
+  try {
+    umount(merged, MNT_DETACH);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code !== 'EINVAL' && code !== 'ENOENT') throw e;
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Named and anonymous volumes (local driver): <root>/volumes/<name>/_data. A new volume is filled
+ * with the image's content at its mount point on first use, as docker does (unless nocopy).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ContainerRecord, MountSpec } from '../container/types.js';
+import type { Engine } from '../engine/engine.js';
+import { BerthError, conflict, invalidArgument, notFound } from '../errors.js';
+import { writeTx } from '../metadata/db.js';
+
+export interface VolumeRecord {
+  name: string;
+  driver: string;
+  created: number;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  anonymous: boolean;
+  mountpoint: string;
+}
+
+interface Row {
+  name: string;
+  driver: string;
+  created: number;
+  labels: string;
+  options: string;
+  anonymous: number;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+export class VolumeService {
+  constructor(readonly engine: Engine) {}
+
+  private dir(name: string): string {
+    return path.join(this.engine.paths.volumes, name);
+  }
+
+  private toRecord(r: Row): VolumeRecord {
+    return {
+      name: r.name,
+      driver: r.driver,
+      created: r.created,
+      labels: JSON.parse(r.labels) as Record<string, string>,
+      options: JSON.parse(r.options) as Record<string, string>,
+      anonymous: r.anonymous === 1,
+      mountpoint: path.join(this.dir(r.name), '_data'),
+    };
+  }
+
+  create(opts: { name?: string; driver?: string; labels?: Record<string, string>; options?: Record<string, string>; anonymous?: boolean } = {}): VolumeRecord {
+    const name = opts.name ?? randomBytes(32).toString('hex');
+    if (!NAME_RE.test(name))
+      throw invalidArgument(`"${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+    const driver = opts.driver ?? 'local';
+    if (driver !== 'local') throw invalidArgument(`volume driver "${driver}" is not supported: use local`);
+    const existing = this.get(name);
+    if (existing) return existing;
+    fs.mkdirSync(path.join(this.dir(name), '_data'), { recursive: true, mode: 0o755 });
+    writeTx(this.engine.db, () => {
+      this.engine.db
+        .prepare('INSERT OR IGNORE INTO volumes (name, driver, created, labels, options, anonymous) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(name, driver, Date.now(), JSON.stringify(opts.labels ?? {}), JSON.stringify(opts.options ?? {}), opts.anonymous ? 1 : 0);
+    });
+    return this.get(name) as VolumeRecord;
+  }
+
+  get(name: string): VolumeRecord | undefined {
+    const r = this.engine.db.prepare('SELECT * FROM volumes WHERE name = ?').get(name) as Row | undefined;
+    return r ? this.toRecord(r) : undefined;
+  }
+
+  inspect(name: string): VolumeRecord {
+    const v = this.get(name);
+    if (!v) throw notFound(`get ${name}: no such volume`);
+    return v;
+  }
+
+  list(): VolumeRecord[] {
+    return (this.engine.db.prepare('SELECT * FROM volumes ORDER BY name').all() as Row[]).map((r) => this.toRecord(r));
+  }
+
+  /** Containers (any state) that mount a volume. */
+  users(name: string): string[] {
+    const rows = this.engine.db.prepare('SELECT id, config FROM containers').all() as { id: string; config: string }[];
+    return rows.filter((r) => (JSON.parse(r.config) as { mounts: MountSpec[] }).mounts.some((m) => m.type === 'volume' && m.name === name)).map((r) => r.id);
+  }
+
+  remove(name: string, opts: { force?: boolean } = {}): void {
+    const v = this.get(name);
+    if (!v) {
+      if (opts.force) return;
+      throw notFound(`get ${name}: no such volume`);
+    }
+    const users = this.users(name);
+    if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
+    const trash = path.join(this.engine.paths.volumes, `.trash-${name}-${randomBytes(4).toString('hex')}`);
+    writeTx(this.engine.db, () => {
+      this.engine.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
+    });
+    try {
+      fs.renameSync(this.dir(name), trash);
+    } catch {
+      return;
+    }
+    fs.rmSync(trash, { recursive: true, force: true });
+  }
+
+  prune(opts: { all?: boolean; labels?: string[] } = {}): { deleted: string[]; reclaimed: number } {
+    const out = { deleted: [] as string[], reclaimed: 0 };
+    for (const v of this.list()) {
+      if (!opts.all && !v.anonymous) continue;
+      if (this.users(v.name).length) continue;
+      if (opts.labels?.length && !opts.labels.every((l) => matchLabel(v.labels, l))) continue;
+      out.reclaimed += dirBytes(v.mountpoint);
+      this.remove(v.name);
+      out.deleted.push(v.name);
+    }
+    return out;
+  }
+
+  /**
+   * The host directory to bind for a container's volume mount; creates the volume on first use and
+   * copies the image's files at the mount point into a new, empty volume.
+   */
+  mountSourceFor(rec: ContainerRecord, m: MountSpec): string {
+    let name = m.name;
+    if (!name) {
+      // Anonymous: one per container and destination, remembered in the container config.
+      name = m.source || randomBytes(32).toString('hex');
+      m.source = name;
+      m.name = name;
+      const dest = m.destination;
+      this.engine.db
+        .prepare('SELECT 1')
+        .get();
+      const svcConfig = rec.config;
+      const mm = svcConfig.mounts.find((x) => x.destination === dest);
+      if (mm) {
+        mm.name = name;
+        mm.source = name;
+      }
+      writeTx(this.engine.db, () => {
+        this.engine.db.prepare('UPDATE containers SET config = ? WHERE id = ?').run(JSON.stringify(svcConfig), svcConfig.id);
+      });
+    }
+    let v = this.get(name);
+    const fresh = !v;
+    v ??= this.create({ name, anonymous: m.anonymous ?? false });
+    const data = v.mountpoint;
+    if (fresh && !(m.options ?? []).includes('nocopy') && rec.state.rootfs) {
+      const src = path.join(rec.state.rootfs, m.destination);
+      try {
+        if (fs.statSync(src).isDirectory() && fs.readdirSync(data).length === 0) {
+          fs.cpSync(src, data, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+          const st = fs.statSync(src);
+          fs.chownSync(data, st.uid, st.gid);
+          fs.chmodSync(data, st.mode & 0o7777);
+        }
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new BerthError('internal', `copying image content into volume ${name}: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return data;
+  }
+}
+
+function matchLabel(labels: Record<string, string>, f: string): boolean {
+  const eq = f.indexOf('=');
+  if (eq < 0) return f in labels;
+  return labels[f.slice(0, eq)] === f.slice(eq + 1);
+}
+
+function dirBytes(dir: string): number {
+  let n = 0;
+  const stack = [dir];
+  while (stack.length) {
+    const d = stack.pop() as string;
+    for (const e of fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }) : []) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) n += fs.lstatSync(p).size;
+    }
+  }
+  return n;
+}
+
+/** Removal hook: `rm -v` (and --rm) deletes the container's anonymous volumes. */
+export function onContainerRemove(engine: Engine, rec: ContainerRecord, opts: { volumes?: boolean }): void {
+  if (!opts.volumes) return;
+  const svc = new VolumeService(engine);
+  for (const m of rec.config.mounts) {
+    if (m.type !== 'volume' || !m.anonymous || !m.name) continue;
+    const v = svc.get(m.name);
+    if (!v?.anonymous) continue;
+    const users = svc.users(m.name).filter((u) => u !== rec.config.id);
+    if (users.length === 0) {
+      // The record is still there during removal; remove directly.
+      writeTx(engine.db, () => engine.db.prepare('DELETE FROM volumes WHERE name = ?').run(m.name));
+      fs.rmSync(path.join(engine.paths.volumes, m.name), { recursive: true, force: true });
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestStore, conmonsFor, eventually, mountsUnder, sleep } from './helpers.js';
+
+describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  const s = new TestStore('ctr');
+  before(() => s.busybox());
+  after(() => s.cleanup());
+
+  test('run prints output and returns the container exit code', () => {
+    const r = s.run(['run', '--rm', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(r.stderr, 'err\n');
+    assert.equal(r.code, 3);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '', '--rm removed the container');
+  });
+
+  test('exit codes: 127 command not found, 126 not executable, 125 engine error', () => {
+    const nf = s.run(['run', '--rm', 'busybox', 'nosuchcommand']);
+    assert.equal(nf.code, 127, nf.stderr);
+    assert.match(nf.stderr, /nosuchcommand/);
+    const ne = s.run(['run', '--rm', 'busybox', '/etc/passwd']);
+    assert.equal(ne.code, 126, ne.stderr);
+    const ni = s.run(['run', '--rm', 'nosuchimage']);
+    assert.equal(ni.code, 125);
+    assert.match(ni.stderr, /Unable to find image 'nosuchimage' locally/);
+    const bf = s.run(['run', '--memory', 'lots', 'busybox']);
+    assert.equal(bf.code, 125);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '', 'failed runs with --rm leave nothing');
+  });
+
+  test('tutorial walkthrough: writable layer is per container; commit keeps changes', () => {
+    s.ok(['run', '--name', 'w1', 'busybox', 'sh', '-c', 'echo hello > /greeting']);
+    assert.match(s.ok(['diff', 'w1']), /^A \/greeting$/m);
+    const rm = s.run(['rm', 'w1']);
+    assert.equal(rm.code, 0);
+    assert.match(rm.stderr, /writable layer held 1 changed file/);
+    const fresh = s.run(['run', '--rm', 'busybox', 'cat', '/greeting']);
+    assert.notEqual(fresh.code, 0, 'a fresh container does not see the removed one\'s file');
+    s.ok(['run', '--name', 'w2', 'busybox', 'sh', '-c', 'echo kept > /greeting']);
+    const id = s.ok(['commit', '-m', 'add greeting', 'w2', 'greeted:1']).trim();
+    assert.match(id, /^sha256:/);
+    assert.equal(s.ok(['run', '--rm', 'greeted:1', 'cat', '/greeting']), 'kept\n');
+    assert.notEqual(s.run(['run', '--rm', 'busybox', 'cat', '/greeting']).code, 0, 'the original image is unchanged');
+    assert.match(s.ok(['history', 'greeted:1']), /add greeting/);
+    s.ok(['rm', 'w2']);
+  });
+
+  test('detached: ps, logs, exec, stop, start, restart, rm; nothing leaks', async () => {
+    const id = s.ok(['run', '-d', '--name', 'web', '-l', 'app=demo', 'busybox', 'sh', '-c', 'echo started; trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done']).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const ps = s.ok(['ps']);
+    assert.match(ps, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/m);
+    assert.match(ps, new RegExp(`^${id.slice(0, 12)}\\s+busybox\\s+"sh -c .*"\\s+.*\\s+Up .*\\s+web$`, 'm'));
+    assert.equal(s.ok(['ps', '--filter', 'label=app=demo', '--format', '{{.Names}}']).trim(), 'web');
+    assert.equal(s.ok(['ps', '--filter', 'status=exited', '-q']).trim(), '');
+    await eventually(() => s.ok(['logs', 'web']).includes('started'));
+    assert.equal(s.ok(['exec', 'web', 'cat', '/etc/hostname']).trim(), id.slice(0, 12));
+    assert.equal(s.ok(['exec', '-e', 'X=1', '-w', '/tmp', 'web', 'sh', '-c', 'echo $X $(pwd)']).trim(), '1 /tmp');
+    assert.equal(s.run(['exec', 'web', 'sh', '-c', 'exit 7']).code, 7);
+    const top = s.ok(['top', 'web']);
+    assert.match(top, /PID/);
+    const inspect = JSON.parse(s.ok(['inspect', 'web']))[0];
+    assert.equal(inspect.State.Status, 'running');
+    assert.equal(inspect.Name, '/web');
+    assert.equal(inspect.HostConfig.LogConfig.Type, 'k8s-file');
+    assert.equal(s.ok(['stop', 'web']).trim(), 'web');
+    assert.match(s.ok(['logs', 'web']), /bye/);
+    assert.match(s.ok(['ps', '-a', '--format', '{{.Status}}']), /^Exited \(0\) /);
+    const stopAgain = s.run(['stop', 'web']);
+    assert.equal(stopAgain.code, 0, 'stop of a stopped container is a no-op as in docker');
+    s.ok(['start', 'web']);
+    assert.equal(JSON.parse(s.ok(['inspect', 'web']))[0].State.Running, true);
+    s.ok(['restart', '-t', '1', 'web']);
+    const rmRunning = s.run(['rm', 'web']);
+    assert.equal(rmRunning.code, 1);
+    assert.match(rmRunning.stderr, /container is running.*force/);
+    s.ok(['rm', '-f', 'web']);
+    assert.deepEqual(mountsUnder(s.dir), []);
+    await eventually(() => conmonsFor(s.dir).length === 0);
+    assert.deepEqual(fs.readdirSync(path.join(s.runroot, 'containers')), []);
+  });
+
+  test('pause, unpause, kill -s, wait, rename', async () => {
+    s.ok(['run', '-d', '--name', 'p1', 'busybox', 'sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done']);
+    s.ok(['pause', 'p1']);
+    assert.match(s.ok(['ps', '--format', '{{.Status}}']), /\(Paused\)/);
+    assert.equal(s.run(['pause', 'p1']).code, 1);
+    s.ok(['unpause', 'p1']);
+    s.ok(['rename', 'p1', 'p2']);
+    const waiter = s.spawn(['wait', 'p2']);
+    let out = '';
+    waiter.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await sleep(300);
+    s.ok(['kill', '-s', 'TERM', 'p2']);
+    await new Promise((r) => waiter.on('close', r));
+    assert.equal(out.trim(), '143');
+    s.ok(['rm', 'p2']);
+  });
+
+  test('restart policy on-failure:2 restarts twice then stays exited', async () => {
+    s.ok(['run', '-d', '--name', 'flaky', '--restart', 'on-failure:2', 'busybox', 'sh', '-c', 'echo run; exit 1']);
+    await eventually(() => {
+      const st = JSON.parse(s.ok(['inspect', 'flaky']))[0];
+      return st.RestartCount === 2 && st.State.Status === 'exited';
+    }, 20_000);
+    assert.equal((s.ok(['logs', 'flaky']).match(/run/g) ?? []).length, 3);
+    s.ok(['rm', 'flaky']);
+  });
+
+  test('healthcheck without a daemon', async () => {
+    s.ok(['run', '-d', '--name', 'hc', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '200ms', '--health-retries', '1', 'busybox', 'sh', '-c', 'touch /tmp/ok; sleep 100']);
+    await eventually(() => s.ok(['ps', '--format', '{{.Status}}']).includes('(healthy)'), 15_000);
+    s.ok(['exec', 'hc', 'rm', '/tmp/ok']);
+    await eventually(() => s.ok(['ps', '--format', '{{.Status}}']).includes('(unhealthy)'), 15_000);
+    s.ok(['rm', '-f', 'hc']);
+  });
+
+  test('security defaults as docker: caps, seccomp, masked and read-only /proc', () => {
+    const status = s.ok(['run', '--rm', 'busybox', 'cat', '/proc/self/status']);
+    assert.match(status, /^CapEff:\s+00000000a80425fb$/m);
+    assert.match(status, /^CapBnd:\s+00000000a80425fb$/m);
+    assert.match(status, /^Seccomp:\s+2$/m);
+    assert.match(s.ok(['run', '--rm', '--cap-drop', 'NET_RAW', 'busybox', 'grep', 'CapEff', '/proc/self/status']), /a80405fb/);
+    assert.notEqual(s.run(['run', '--rm', 'busybox', 'sh', '-c', 'echo 1 > /proc/sys/kernel/domainname']).code, 0);
+    assert.equal(s.ok(['run', '--rm', 'busybox', 'sh', '-c', 'cat /proc/timer_list | wc -c']).trim(), '0');
+    assert.notEqual(s.run(['run', '--rm', 'busybox', 'mount', '-t', 'tmpfs', 'x', '/mnt']).code, 0);
+    assert.match(s.ok(['run', '--rm', '--privileged', 'busybox', 'grep', 'Seccomp:', '/proc/self/status']), /Seccomp:\s+0/);
+    assert.equal(s.ok(['run', '--rm', '-u', '65534:65534', 'busybox', 'id', '-u']).trim(), '65534');
+    assert.equal(s.ok(['run', '--rm', '-u', 'nobody', 'busybox', 'id', '-un']).trim(), 'nobody');
+    assert.notEqual(s.run(['run', '--rm', '--read-only', 'busybox', 'touch', '/x']).code, 0);
+  });
+
+  test('limits land in cgroups', () => {
+    const mem = s.ok(['run', '--rm', '--memory', '64m', '--pids-limit', '50', 'busybox', 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max']);
+    assert.deepEqual(mem.trim().split('\n'), [String(64 * 1024 * 1024), '50']);
+  });
+
+  test('env, workdir, entrypoint, hostname, init, env-file', () => {
+    const envFile = path.join(s.dir, 'env.list');
+    fs.writeFileSync(envFile, '# comment\nFROM_FILE=yes\n');
+    assert.equal(s.ok(['run', '--rm', '-e', 'A=1', '--env-file', envFile, '-w', '/tmp', '-h', 'box', 'busybox', 'sh', '-c', 'echo $A $FROM_FILE $(pwd) $(hostname)']).trim(), '1 yes /tmp box');
+    assert.equal(s.ok(['run', '--rm', '--entrypoint', 'echo', 'busybox', 'hi']).trim(), 'hi');
+    assert.match(s.ok(['run', '--rm', '--init', 'busybox', 'ps', '-o', 'pid,comm']), /1 docker-init|1 catatonit/);
+  });
+
+  test('cp both directions and export', () => {
+    s.ok(['run', '--name', 'files', 'busybox', 'sh', '-c', 'mkdir -p /data && echo inside > /data/f.txt']);
+    const out = path.join(s.dir, 'cp-out');
+    fs.mkdirSync(out);
+    s.ok(['cp', 'files:/data/f.txt', out]);
+    assert.equal(fs.readFileSync(path.join(out, 'f.txt'), 'utf8'), 'inside\n');
+    fs.writeFileSync(path.join(out, 'up.txt'), 'from host\n');
+    s.ok(['cp', path.join(out, 'up.txt'), 'files:/data/']);
+    s.ok(['start', '-a', 'files']);
+    const exported = s.run(['export', 'files']);
+    assert.equal(exported.code, 0);
+    assert.ok(exported.stdout.length > 100_000);
+    const tarOut = s.run(['cp', 'files:/data', '-']);
+    assert.match(tarOut.stdout, /up\.txt/);
+    s.ok(['rm', 'files']);
+  });
+
+  test('name conflicts and bad names', () => {
+    s.ok(['create', '--name', 'dup', 'busybox']);
+    const r = s.run(['create', '--name', 'dup', 'busybox']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /The container name "\/dup" is already in use/);
+    assert.equal(s.run(['create', '--name', 'bad name', 'busybox']).code, 125);
+    assert.match(s.ok(['ps', '-a', '--format', '{{.Status}}']), /^Created$/m);
+    s.ok(['container', 'prune', '-f']);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '');
+  });
+
+  test('a container whose monitor was killed is reconciled by the next command', async () => {
+    s.ok(['run', '-d', '--name', 'orphan', 'busybox', 'sleep', '100']);
+    const pid = JSON.parse(s.ok(['inspect', 'orphan']))[0].State.Pid as number;
+    for (const c of conmonsFor(s.dir)) process.kill(c, 'SIGKILL');
+    process.kill(pid, 'SIGKILL');
+    await sleep(200);
+    await eventually(() => JSON.parse(s.ok(['inspect', 'orphan']))[0].State.Status === 'exited');
+    s.ok(['rm', 'orphan']);
+    assert.match(s.ok(['system', 'check', '--quick']), /store is consistent/);
+  });
+});
