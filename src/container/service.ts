@@ -231,7 +231,7 @@ export class ContainerService {
     }
     if (s.pid && pidAlive(s.pid) && !fs.existsSync(this.dirs(rec.config.id).exitFile)) return rec;
     if (s.monitorPid && pidAlive(s.monitorPid) && !fs.existsSync(this.dirs(rec.config.id).exitFile)) return rec;
-    return this.recordExit(rec.config.id, { applyPolicies: false });
+    return this.recordExit(rec.config.id, { startedAt: s.startedAt });
   }
 
   get(idOrName: string): ContainerRecord {
@@ -457,7 +457,7 @@ export class ContainerService {
    * and the root file system mount. Idempotent; safe to call from the exit command and from CLI
    * waiters at the same time.
    */
-  recordExit(id: string, _opts: { applyPolicies: boolean }): ContainerRecord {
+  recordExit(id: string, opts: { startedAt?: number } = {}): ContainerRecord {
     const d = this.dirs(id);
     let exitCode = -1;
     let finishedAt = Date.now();
@@ -480,7 +480,11 @@ export class ContainerService {
       /* reported by system check */
     }
     return this.store.updateState(id, (s) => {
-      if (s.status !== 'running' && s.status !== 'paused' && s.status !== 'restarting') return s;
+      // Only the run the caller observed, and never a restart in progress whose owner is alive:
+      // a stale decision made before the lock must not overwrite a newer state.
+      if (opts.startedAt !== undefined && s.startedAt !== opts.startedAt) return s;
+      const live = s.status === 'running' || s.status === 'paused' || (s.status === 'restarting' && !pidAlive(s.monitorPid));
+      if (!live) return s;
       return {
         ...s,
         status: 'exited',
@@ -515,11 +519,11 @@ export class ContainerService {
     const sig = opts.signal ?? rec.config.stopSignal;
     if (timeout > 0) {
       await rt.kill(id, sig).catch(() => undefined);
-      if (await this.waitExitFile(id, timeout * 1000)) return this.recordExit(id, { applyPolicies: false });
+      if (await this.waitExitFile(id, timeout * 1000)) return this.recordExit(id);
     }
     await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
     await this.waitExitFile(id, 10_000);
-    rec = this.recordExit(id, { applyPolicies: false });
+    rec = this.recordExit(id);
     return rec;
   }
 
@@ -574,7 +578,7 @@ export class ContainerService {
       const s = cur.state;
       const live = s.status === 'running' || s.status === 'paused' || s.status === 'restarting';
       if (live && fs.existsSync(this.dirs(id).exitFile)) {
-        const r = this.recordExit(id, { applyPolicies: false });
+        const r = this.recordExit(id, { startedAt: s.startedAt });
         if (condition !== 'removed') return r.state.exitCode;
       } else if (!live && condition === 'not-running') return s.exitCode;
       else if (!live && condition === 'next-exit' && (s.startedAt !== startedAt || s.finishedAt >= startedAt) && s.status === 'exited') return s.exitCode;
@@ -663,7 +667,7 @@ export class ContainerService {
     if (!fs.existsSync(this.dirs(rec.config.id).exitFile) && rec.state.pid && pidAlive(rec.state.pid)) return;
     let after: ContainerRecord;
     try {
-      after = this.recordExit(rec.config.id, { applyPolicies: true });
+      after = this.recordExit(rec.config.id, { startedAt: rec.state.startedAt });
     } catch (e) {
       if (isNotFound(e)) return; // removed meanwhile (rm -f raced with the exit)
       throw e;

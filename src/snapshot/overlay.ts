@@ -102,10 +102,13 @@ function copyTreeApplyingWhiteouts(src: string, dst: string): void {
       continue;
     }
     if (e.isDirectory()) {
-      const dst2 = fs.existsSync(d) && fs.lstatSync(d).isDirectory() ? d : (fs.rmSync(d, { force: true, recursive: true }), fs.mkdirSync(d), d);
-      fs.chmodSync(dst2, st.mode & 0o7777);
-      fs.lchownSync(dst2, st.uid, st.gid);
-      copyTreeApplyingWhiteouts(s, dst2);
+      if (!(fs.existsSync(d) && fs.lstatSync(d).isDirectory())) {
+        fs.rmSync(d, { force: true, recursive: true });
+        fs.mkdirSync(d);
+      }
+      fs.chmodSync(d, st.mode & 0o7777);
+      fs.lchownSync(d, st.uid, st.gid);
+      copyTreeApplyingWhiteouts(s, d);
       continue;
     }
     fs.rmSync(d, { recursive: true, force: true });

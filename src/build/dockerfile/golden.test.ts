@@ -46,7 +46,7 @@ function run(text: string, args: CaseArgs): unknown {
     return {
       ast,
       metaArgs: parsed.metaArgs,
-      stages: parsed.stages,
+      stages: parsed.stages.map(({ from: _f, commands, ...stage }) => ({ ...stage, commands: commands.map(strip) })),
       warnings: parsed.warnings,
       order,
       expanded,

@@ -422,8 +422,11 @@ function parseCommand(n: InstructionNode, ctx: Ctx): Command {
       }
       const sources: string[] = [];
       const sourceContents: HeredocFile[] = [];
+      let nextDoc = 0;
       for (const w of words.slice(0, -1)) {
-        const doc = n.json ? undefined : n.heredocs.find((h) => heredocWordName(w) === h.name);
+        // Heredoc words take the bodies in order (two `<<EOF` sources are two files).
+        const candidate = n.json ? undefined : n.heredocs[nextDoc];
+        const doc = candidate && heredocWordName(w) === candidate.name ? n.heredocs[nextDoc++] : undefined;
         if (doc) sourceContents.push({ name: doc.name, data: doc.chomp ? chompHeredocContent(doc.content) : doc.content, expand: doc.expand });
         else sources.push(w);
       }

@@ -251,7 +251,12 @@ export async function ps(ctx: CliContext, p: ParsedArgs): Promise<number> {
         let frontier: string[] = [img.id];
         while (frontier.length) {
           const next: string[] = [];
-          for (const f of frontier) for (const c of engine.images.children(f as never)) if (!imgIds.has(c)) (imgIds.add(c), next.push(c as string));
+          for (const f of frontier)
+            for (const c of engine.images.children(f as never)) {
+              if (imgIds.has(c)) continue;
+              imgIds.add(c);
+              next.push(c as string);
+            }
           frontier = next;
         }
       }

@@ -95,7 +95,11 @@ export async function listImages(ctx: CliContext, p: ParsedArgs): Promise<number
   }
   if (bool(p, 'quiet')) {
     const seen = new Set<string>();
-    for (const r of rows) if (!seen.has(r.ID)) (seen.add(r.ID), ctx.out(r.ID));
+    for (const r of rows) {
+      if (seen.has(r.ID)) continue;
+      seen.add(r.ID);
+      ctx.out(r.ID);
+    }
     return 0;
   }
   const def = bool(p, 'digests')
