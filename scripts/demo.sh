@@ -24,3 +24,19 @@ step rm demo
 step run --rm demo-note:1 cat /note.txt
 step history demo-note:1
 step ps -a
+
+# Build an image from a Dockerfile (examples/python-demo), run it, and rebuild after an edit.
+bash scripts/make-python-image.sh
+step build -t demo examples/python-demo
+step run --rm demo
+berth rm -f demo-run >/dev/null 2>&1 || true
+step run --name demo-run demo sh -c 'echo "print(\"changed in the container\")" > /app/app.py; python app.py'
+step rm demo-run
+echo "# a fresh container runs the image's app.py again:"
+step run --rm demo
+cp examples/python-demo/app.py /tmp/berth-demo-app.py.bak
+trap 'cp /tmp/berth-demo-app.py.bak examples/python-demo/app.py' EXIT
+echo 'print("Rebuilt after editing app.py")' >> examples/python-demo/app.py
+echo "# rebuild after editing app.py: FROM and WORKDIR come from the cache, COPY runs again:"
+step build --progress plain -t demo examples/python-demo
+step run --rm demo

@@ -11,8 +11,8 @@ npm run typecheck --silent
 echo "==> unit tests"
 node --test --test-concurrency=2 $(find dist/src -name '*.test.js' | sort)
 echo "==> integration tests"
-node --test --test-concurrency=1 $(find dist/test -name '*.test.js' | sort)
+node --test --test-concurrency=1 $(find dist/test -name '*.test.js' -not -path 'dist/test/reliability/*' | sort)
 if [ "${BERTH_RELIABILITY:-0}" = "1" ]; then
   echo "==> reliability suite"
-  node --test --test-concurrency=1 $(find dist/reliability -name '*.test.js' 2>/dev/null | sort)
+  node --test --test-concurrency=1 $(find dist/test/reliability -name '*.test.js' | sort)
 fi

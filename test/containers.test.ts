@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -183,5 +184,80 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     await eventually(() => JSON.parse(s.ok(['inspect', 'orphan']))[0].State.Status === 'exited');
     s.ok(['rm', 'orphan']);
     assert.match(s.ok(['system', 'check', '--quick']), /store is consistent/);
+  });
+
+  test('run -it gets a terminal; stdin reaches the container', () => {
+    const cmd = `node ${s.args(['run', '--rm', '-it', 'busybox', 'sh', '-c', 'tty; echo cols=$(stty size)']).map((a) => `'${a}'`).join(' ')}`;
+    const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\/dev\/pts\/\d+/);
+    const piped = s.run(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'read line; echo got:$line'], { input: 'hello\n' });
+    assert.equal(piped.stdout, 'got:hello\n');
+    const cat = s.run(['run', '--rm', '-i', 'busybox', 'wc', '-c'], { input: 'x'.repeat(100_000) });
+    assert.equal(cat.stdout.trim(), '100000');
+  });
+
+  test('logs: --tail, --since, -t, -f follows until exit, stderr kept apart', async () => {
+    s.ok(['run', '-d', '--name', 'lg', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; sleep 1; echo last']);
+    const f = s.spawn(['logs', '-f', 'lg']);
+    let out = '';
+    let err = '';
+    f.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    f.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((r) => f.on('close', r));
+    assert.equal(code, 0);
+    assert.equal(out, 'line1\nline2\nline3\nline4\nline5\nlast\n');
+    assert.equal(err, 'oops\n');
+    assert.equal(s.ok(['logs', '--tail', '2', 'lg']), 'last\n');
+    assert.match(s.ok(['logs', '-t', '--tail', '1', 'lg']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z last$/m);
+    assert.equal(s.ok(['logs', '--since', '2099-01-01T00:00:00Z', 'lg']), '');
+    s.ok(['rm', 'lg']);
+  });
+
+  test('log size is bounded by --log-opt max-size', () => {
+    s.ok(['run', '--name', 'big', '--log-opt', 'max-size=64k', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 4000 ]; do echo "line $i padding padding padding padding"; i=$((i+1)); done']);
+    const logPath = JSON.parse(s.ok(['inspect', 'big']))[0].LogPath as string;
+    assert.ok(fs.statSync(logPath).size <= 64 * 1024 + 4096, `log is ${fs.statSync(logPath).size} bytes`);
+    assert.match(s.ok(['logs', '--tail', '1', 'big']), /line 3999/);
+    s.ok(['rm', 'big']);
+  });
+
+  test('OOM kills are recorded', () => {
+    const r = s.run(['run', '--name', 'oom', '--memory', '16m', '--memory-swap', '16m', 'busybox', 'sh', '-c', 'x=$(head -c 64000000 /dev/zero | tr "\\0" a); echo $x | wc -c']);
+    assert.equal(r.code, 137);
+    assert.equal(JSON.parse(s.ok(['inspect', 'oom']))[0].State.OOMKilled, true);
+    s.ok(['rm', 'oom']);
+  });
+
+  test('stats --no-stream, cpus and cpuset land in the cgroup', () => {
+    s.ok(['run', '-d', '--name', 'st', '--cpus', '0.5', '--cpu-shares', '512', '--cpuset-cpus', '0', '--ulimit', 'nofile=512:1024', 'busybox', 'sleep', '100']);
+    const out = s.ok(['stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}} {{.MemUsage}}']);
+    assert.match(out, /^st 1 \S+ \/ \S+$/m);
+    const inside = s.ok(['exec', 'st', 'sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null; ulimit -n; ulimit -Hn']);
+    assert.deepEqual(inside.trim().split('\n'), ['50000', '512', '0', '512', '1024']);
+    s.ok(['rm', '-f', 'st']);
+  });
+
+  test('attach and detach with ctrl-p ctrl-q leaves the container running', async () => {
+    s.ok(['run', '-d', '-i', '--name', 'att', 'busybox', 'sh', '-c', 'while read l; do echo echo:$l; done']);
+    const a = s.spawn(['attach', 'att']);
+    let out = '';
+    a.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await sleep(300);
+    a.stdin.write('ping\n');
+    await eventually(() => out.includes('echo:ping'));
+    a.stdin.write(Buffer.from([16, 17]));
+    const code = await new Promise((r) => a.on('close', r));
+    assert.equal(code, 0);
+    assert.equal(JSON.parse(s.ok(['inspect', 'att']))[0].State.Running, true);
+    s.ok(['rm', '-f', 'att']);
+  });
+
+  test('an unknown runtime and crun failures are clear engine errors, nothing left behind', () => {
+    const r = s.run(['run', '--rm', '--runtime', 'nosuchruntime', 'busybox', 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /runtime/);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '');
+    assert.deepEqual(mountsUnder(s.dir), []);
   });
 });

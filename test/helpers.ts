@@ -66,6 +66,8 @@ export class TestStore {
     if (process.env.BERTH_KEEP_TEST_STORE) return;
     const ids = this.run(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
     if (ids.length) this.run(['rm', '-f', ...ids]);
+    // Bridges, firewall rules and address reservations of this store's networks live outside it.
+    this.run(['network', 'reset']);
     for (const m of mountsUnder(this.dir).reverse()) spawnSync('umount', ['-l', m]);
     fs.rmSync(this.dir, { recursive: true, force: true });
     // runc leaves the (empty) cgroup parent of this store behind.

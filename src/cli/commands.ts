@@ -29,6 +29,10 @@ const h =
 const images = () => import('./commands/images.js');
 const containers = () => import('./commands/containers.js');
 const system = () => import('./commands/system.js');
+const networks = () => import('./commands/networks.js');
+const volumes = () => import('./commands/volumes.js');
+const buildCmd = () => import('./commands/build.js');
+const registry = () => import('./commands/registry.js');
 
 const FORMAT: FlagSpec = { name: 'format', type: 'string', description: "Format output: 'table', 'json', 'table TEMPLATE' or a Go template", value: 'string' };
 const QUIET_IDS: FlagSpec = { name: 'quiet', short: 'q', type: 'bool', description: 'Only display IDs' };
@@ -159,6 +163,29 @@ export const COMMANDS: CommandDef[] = [
     handler: h(images, 'imageHistory'),
   },
   {
+    path: ['image', 'build'],
+    aliases: [['build'], ['builder', 'build']],
+    usage: 'berth build [OPTIONS] PATH | URL | -',
+    summary: 'Build an image from a Dockerfile',
+    flags: [
+      { name: 'tag', short: 't', type: 'list', description: 'Name and optionally a tag (format: "name:tag")', value: 'list' },
+      { name: 'file', short: 'f', type: 'string', description: 'Name of the Dockerfile (default: "PATH/Dockerfile"; "-" reads it from stdin)', value: 'string' },
+      { name: 'build-arg', type: 'list', description: 'Set build-time variables', value: 'list' },
+      { name: 'label', type: 'list', description: 'Set metadata for an image', value: 'list' },
+      { name: 'target', type: 'string', description: 'Set the target build stage to build', value: 'string' },
+      { name: 'no-cache', type: 'bool', description: 'Do not use cache when building the image' },
+      { name: 'pull', type: 'bool', description: 'Always attempt to pull all referenced images' },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress the build output and print image ID on success' },
+      { name: 'iidfile', type: 'string', description: 'Write the image ID to a file', value: 'string' },
+      { name: 'progress', type: 'string', description: 'Set type of progress output (auto, plain, tty, quiet)', value: 'string', default: 'auto' },
+      { name: 'secret', type: 'list', description: 'Secret to expose to the build (format: "id=mysecret,src=/local/secret")', value: 'stringArray' },
+      { name: 'platform', type: 'string', description: 'Set target platform for build (only the host platform)', value: 'string' },
+      { name: 'check', type: 'bool', description: 'Lint the Dockerfile and exit (no build)' },
+    ],
+    args: { min: 1, max: 1 },
+    handler: h(buildCmd, 'build'),
+  },
+  {
     path: ['image', 'import'],
     aliases: [['import']],
     usage: 'berth import [OPTIONS] file|-  [REPOSITORY[:TAG]]',
@@ -209,12 +236,37 @@ export const COMMANDS: CommandDef[] = [
   },
   // ---- system
   {
+    path: ['system', 'service'],
+    usage: 'berth system service [OPTIONS] [unix:///PATH]',
+    summary: 'Serve the Docker Engine API on a unix socket',
+    flags: [
+      { name: 'socket', type: 'string', description: 'Socket to listen on (default unix:///run/berth/berth.sock)', value: 'unix:///path' },
+      { name: 'log-requests', type: 'string', description: 'Append one JSON line per API request to this file (env BERTH_API_LOG)', value: 'file' },
+    ],
+    args: { max: 1 },
+    handler: async () => (await import('./commands/service.js')).systemService,
+  },
+  {
     path: ['system', 'df'],
     usage: 'berth system df [OPTIONS]',
     summary: 'Show disk usage',
     flags: [{ name: 'verbose', short: 'v', type: 'bool', description: 'Show detailed information on space usage' }, FORMAT],
     args: { max: 0 },
     handler: h(system, 'diskUsage'),
+  },
+  {
+    path: ['system', 'prune'],
+    usage: 'berth system prune [OPTIONS]',
+    summary: 'Remove unused data',
+    flags: [
+      { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused images not just dangling ones' },
+      { name: 'volumes', type: 'bool', description: 'Prune anonymous volumes' },
+      { name: 'filter', type: 'list', description: 'Provide filter values (e.g. "label=<key>=<value>", "until=24h")', value: 'filter' },
+      { name: 'dry-run', type: 'bool', description: 'Show what would be removed and the space it frees, without removing anything' },
+      FORCE('Do not prompt for confirmation'),
+    ],
+    args: { max: 0 },
+    handler: h(system, 'prune'),
   },
   {
     path: ['system', 'check'],
@@ -241,7 +293,82 @@ export const COMMANDS: CommandDef[] = [
     args: { max: 0 },
     handler: h(system, 'info'),
   },
+  // ---- registries
+  {
+    path: ['image', 'pull'],
+    aliases: [['pull']],
+    usage: 'berth pull [OPTIONS] NAME[:TAG|@DIGEST]',
+    summary: 'Download an image from a registry',
+    flags: [
+      { name: 'all-tags', short: 'a', type: 'bool', description: 'Download all tagged images in the repository' },
+      { name: 'platform', type: 'string', description: 'Set platform if server is multi-platform capable (os/arch[/variant])', value: 'string' },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' },
+    ],
+    args: { min: 1, max: 1 },
+    handler: h(registry, 'pull'),
+  },
+  {
+    path: ['image', 'push'],
+    aliases: [['push']],
+    usage: 'berth push [OPTIONS] NAME[:TAG]',
+    summary: 'Upload an image to a registry',
+    flags: [
+      { name: 'all-tags', short: 'a', type: 'bool', description: 'Push all tags of an image to the repository' },
+      { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress verbose output' },
+    ],
+    args: { min: 1, max: 1 },
+    handler: h(registry, 'push'),
+  },
+  {
+    path: ['login'],
+    usage: 'berth login [OPTIONS] [SERVER]',
+    summary: 'Log in to a registry (Docker Hub when no server is given)',
+    flags: [
+      { name: 'username', short: 'u', type: 'string', description: 'Username', value: 'string' },
+      { name: 'password', short: 'p', type: 'string', description: 'Password', value: 'string' },
+      { name: 'password-stdin', type: 'bool', description: 'Take the password from stdin' },
+    ],
+    args: { max: 1 },
+    handler: h(registry, 'login'),
+  },
+  {
+    path: ['logout'],
+    usage: 'berth logout [SERVER]',
+    summary: 'Log out from a registry (Docker Hub when no server is given)',
+    flags: [],
+    args: { max: 1 },
+    handler: h(registry, 'logout'),
+  },
+  {
+    path: ['registry', 'serve'],
+    usage: 'berth registry serve [OPTIONS]',
+    summary: 'Serve an OCI registry in the foreground (SIGTERM stops it)',
+    flags: [
+      { name: 'addr', type: 'string', description: 'Address to listen on (host:port)', default: '127.0.0.1:5000', value: 'string' },
+      { name: 'root', type: 'string', description: "Directory holding the registry's content", value: 'dir' },
+      { name: 'htpasswd', type: 'string', description: 'htpasswd file of bcrypt entries: require Basic auth', value: 'file' },
+      { name: 'tls-cert', type: 'string', description: 'Serve https with this PEM certificate', value: 'file' },
+      { name: 'tls-key', type: 'string', description: 'PEM key of --tls-cert', value: 'file' },
+    ],
+    args: { max: 0 },
+    handler: h(registry, 'registryServe'),
+  },
   ...containerCommands(),
+  // ---- networks
+  { path: ['network', 'create'], usage: 'berth network create [OPTIONS] NETWORK', summary: 'Create a network', flags: [{ name: 'driver', short: 'd', type: 'string', description: 'Driver to manage the Network (bridge)' }, { name: 'subnet', type: 'list', description: 'Subnet in CIDR format that represents a network segment' }, { name: 'gateway', type: 'list', description: 'IPv4 Gateway for the master subnet' }, { name: 'internal', type: 'bool', description: 'Restrict external access to the network' }, { name: 'label', type: 'list', description: 'Set metadata on a network' }, { name: 'opt', short: 'o', type: 'list', description: 'Set driver specific options' }], args: { min: 1, max: 1 }, handler: h(networks, 'createNetwork') },
+  { path: ['network', 'ls'], aliases: [['network', 'list']], usage: 'berth network ls [OPTIONS]', summary: 'List networks', flags: [FILTER, FORMAT, NO_TRUNC, { name: 'quiet', short: 'q', type: 'bool', description: 'Only display network IDs' }], args: { max: 0 }, handler: h(networks, 'listNetworks') },
+  { path: ['network', 'inspect'], usage: 'berth network inspect [OPTIONS] NETWORK [NETWORK...]', summary: 'Display detailed information on one or more networks', flags: [FORMAT, { name: 'verbose', short: 'v', type: 'bool', description: 'Verbose output for diagnostics' }], args: { min: 1 }, handler: h(networks, 'inspectNetworks') },
+  { path: ['network', 'rm'], aliases: [['network', 'remove']], usage: 'berth network rm NETWORK [NETWORK...]', summary: 'Remove one or more networks', flags: [FORCE('Do not error if the network does not exist')], args: { min: 1 }, handler: h(networks, 'removeNetworks') },
+  { path: ['network', 'connect'], usage: 'berth network connect [OPTIONS] NETWORK CONTAINER', summary: 'Connect a container to a network', flags: [{ name: 'alias', type: 'list', description: 'Add network-scoped alias for the container' }, { name: 'ip', type: 'string', description: 'IPv4 address (e.g., 172.30.100.104)' }], args: { min: 2, max: 2 }, handler: h(networks, 'connectNetwork') },
+  { path: ['network', 'disconnect'], usage: 'berth network disconnect [OPTIONS] NETWORK CONTAINER', summary: 'Disconnect a container from a network', flags: [FORCE('Force the container to disconnect from a network')], args: { min: 2, max: 2 }, handler: h(networks, 'disconnectNetwork') },
+  { path: ['network', 'prune'], usage: 'berth network prune [OPTIONS]', summary: 'Remove all unused networks', flags: [{ name: 'filter', type: 'list', description: 'Provide filter values (e.g. "label=<key>=<value>")' }, FORCE('Do not prompt for confirmation')], args: { max: 0 }, handler: h(networks, 'pruneNetworks') },
+  { path: ['network', 'reset'], usage: 'berth network reset', summary: "Remove this store's bridges, firewall rules and user-defined networks (containers first)", flags: [], args: { max: 0 }, handler: h(networks, 'resetNetworks') },
+  // ---- volumes
+  { path: ['volume', 'create'], usage: 'berth volume create [OPTIONS] [VOLUME]', summary: 'Create a volume', flags: [{ name: 'driver', short: 'd', type: 'string', description: 'Specify volume driver name (local)' }, { name: 'label', type: 'list', description: 'Set metadata for a volume' }, { name: 'opt', short: 'o', type: 'list', description: 'Set driver specific options' }, { name: 'name', type: 'string', description: 'Specify volume name', hidden: true }], args: { max: 1 }, handler: h(volumes, 'createVolume') },
+  { path: ['volume', 'ls'], aliases: [['volume', 'list']], usage: 'berth volume ls [OPTIONS]', summary: 'List volumes', flags: [FILTER, FORMAT, { name: 'quiet', short: 'q', type: 'bool', description: 'Only display volume names' }], args: { max: 0 }, handler: h(volumes, 'listVolumes') },
+  { path: ['volume', 'inspect'], usage: 'berth volume inspect [OPTIONS] VOLUME [VOLUME...]', summary: 'Display detailed information on one or more volumes', flags: [FORMAT], args: { min: 1 }, handler: h(volumes, 'inspectVolumes') },
+  { path: ['volume', 'rm'], aliases: [['volume', 'remove']], usage: 'berth volume rm [OPTIONS] VOLUME [VOLUME...]', summary: 'Remove one or more volumes', flags: [FORCE('Force the removal of one or more volumes')], args: { min: 1 }, handler: h(volumes, 'removeVolumes') },
+  { path: ['volume', 'prune'], usage: 'berth volume prune [OPTIONS]', summary: 'Remove unused local volumes (anonymous ones only, unless --all)', flags: [{ name: 'all', short: 'a', type: 'bool', description: 'Remove all unused volumes, not just anonymous ones' }, { name: 'filter', type: 'list', description: 'Provide filter values (e.g. "label=<label>")' }, FORCE('Do not prompt for confirmation')], args: { max: 0 }, handler: h(volumes, 'pruneVolumes') },
 ];
 
 function containerCommands(): CommandDef[] {

@@ -5,6 +5,7 @@ import { type FlagSpec, type ParsedArgs, UsageError, parseArgs } from './args.js
 import { COMMANDS, type CommandDef, findCommand, helpText, topLevelHelp } from './commands.js';
 import type { CliContext } from './context.js';
 import { errorMessage, exitCodeFor } from './exit-codes.js';
+import { mark } from '../util/timings.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root', type: 'string', description: 'Root of persistent storage (env BERTH_ROOT)', value: 'dir' },
@@ -17,6 +18,7 @@ const GLOBAL_FLAGS: FlagSpec[] = [
 ];
 
 export async function main(argv: string[]): Promise<number> {
+  mark('main: entered');
   // Global flags come before the command name.
   let split = 0;
   while (split < argv.length && (argv[split] as string).startsWith('-')) {
@@ -88,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     checkArity(def, p.args);
     const handler = await def.handler();
+    mark('main: handler loaded');
     const code = await handler(ctx, p);
     return typeof code === 'number' ? code : 0;
   } catch (e) {

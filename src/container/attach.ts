@@ -35,6 +35,8 @@ export function parseDetachKeys(spec: string | undefined): number[] {
   });
 }
 
+const STDIN_PACKET = 8192;
+
 export function attach(socketPath: string, io: AttachStreams): AttachSession {
   const fd = connectSeqpacket(socketPath);
   let closed = false;
@@ -81,7 +83,12 @@ export function attach(socketPath: string, io: AttachStreams): AttachSession {
       }
     }
     try {
-      fs.writeSync(fd, chunk);
+      // conmon reads the socket in packets of at most 8 KiB; a bigger packet would be cut short.
+      for (let off = 0; off < chunk.length; off += STDIN_PACKET) {
+        const part = chunk.subarray(off, Math.min(off + STDIN_PACKET, chunk.length));
+        let written = 0;
+        while (written < part.length) written += fs.writeSync(fd, part.subarray(written));
+      }
     } catch {
       close('exited');
     }

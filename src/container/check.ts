@@ -8,6 +8,8 @@ import { registerCheck } from '../engine/check.js';
 import { cgroupPaths, removeCgroup } from '../runtime/cgroups.js';
 import { isMounted, unmountRootfs } from '../snapshot/overlay.js';
 import { ContainerService, pidAlive } from './service.js';
+// Network leftovers (namespaces, reservations, port rules) are checked by the network module.
+import '../network/check.js';
 
 registerCheck(async (engine, repair, add) => {
   const svc = new ContainerService(engine);

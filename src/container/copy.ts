@@ -180,3 +180,31 @@ async function extractTarInRoot(root: string, relDir: string, src: Readable): Pr
     if (h.type !== 'symlink') fs.chmodSync(target, h.mode ?? 0o755);
   }
 }
+
+/** What docker's archive HEAD/GET report in X-Docker-Container-Path-Stat. */
+export interface PathStat {
+  name: string;
+  size: number;
+  /** Go's os.FileMode bits: permission bits plus 1<<31 for directories, 1<<27 for symlinks. */
+  mode: number;
+  mtime: string;
+  linkTarget: string;
+}
+
+/** Stats a path as the container sees it (symlinks resolved inside its root); not_found when absent. */
+export async function statInContainer(svc: ContainerService, idOrName: string, p: string): Promise<PathStat> {
+  return withRootfs(svc, idOrName, async (root) => {
+    const at = resolveInRoot(root, p, false);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(at);
+    } catch {
+      throw notFound(`Could not find the file ${p} in container ${idOrName}`);
+    }
+    let mode = st.mode & 0o777;
+    if (st.isDirectory()) mode += 2 ** 31;
+    if (st.isSymbolicLink()) mode += 2 ** 27;
+    const linkTarget = st.isSymbolicLink() ? path.join('/', path.relative(root, resolveInRoot(root, p, true))) : '';
+    return { name: path.basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget };
+  });
+}

@@ -46,3 +46,59 @@ export function execProcessSpec(svc: ContainerService, rec: ContainerRecord, o: 
   fs.writeFileSync(file, JSON.stringify(proc));
   return file;
 }
+
+/** A running `exec`: the runtime's child process and its exit status once it ends. */
+export interface ExecProcess {
+  child: import('node:child_process').ChildProcess;
+  /** Resolves with the exit code (126/127 when the command could not be started, like docker). */
+  exited: Promise<number>;
+}
+
+/**
+ * Starts `cmd` in the running container through the runtime (`runc exec`). stdin/stdout/stderr are
+ * pipes (with `tty` the runtime allocates the terminal and copies through its own stdio).
+ * `onStderr` receives the process' stderr; the runtime's own "exec failed" noise is turned into
+ * the 126/127 exit codes instead. The spec file is deleted when the process ends.
+ */
+export function spawnExec(
+  svc: ContainerService,
+  rec: ContainerRecord,
+  o: ExecOptions & { stdin?: boolean; detach?: boolean; onStderr?: (b: Buffer) => void },
+): ExecProcess {
+  if (rec.state.status === 'paused') throw new BerthError('conflict', `Container ${rec.config.id} is paused, unpause the container before exec`);
+  if (rec.state.status !== 'running') throw new BerthError('conflict', `Container ${rec.config.id} is not running`);
+  const specFile = execProcessSpec(svc, rec, o);
+  const rt = svc.runtime(rec.config.runtime);
+  const args = ['--root', rt.root, 'exec', '--process', specFile];
+  if (o.detach) args.push('--detach');
+  if (o.tty) args.push('--tty');
+  args.push(rec.config.id);
+  // runc's foreground --tty needs a controlling terminal of its own: script(1) gives it one.
+  const [bin, argv] =
+    o.tty && !o.detach
+      ? ['script', ['-q', '-e', '-f', '-c', `stty raw -echo 2>/dev/null; exec ${[rt.binary, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`, '/dev/null']]
+      : [rt.binary, args];
+  const child = spawnChild(bin, argv, { stdio: [o.stdin || (o.tty && !o.detach) ? 'pipe' : 'ignore', o.detach ? 'ignore' : 'pipe', 'pipe'] });
+  let tail = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    tail = (tail + d.toString()).slice(-4096);
+    if (!/exec failed|unable to start container process/.test(tail)) o.onStderr?.(d);
+  });
+  const exited = new Promise<number>((resolve) => {
+    child.on('error', (e) => {
+      tail += String(e);
+      resolve(126);
+    });
+    child.on('close', (code, signal) => {
+      fs.rmSync(specFile, { force: true });
+      const failed = /exec failed|unable to start/.test(tail);
+      if (failed && /executable file not found|no such file or directory/.test(tail)) resolve(127);
+      else if (failed && /permission denied/.test(tail)) resolve(126);
+      else resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1));
+    });
+  });
+  return { child, exited };
+}
+
+import { spawn as spawnChild } from 'node:child_process';
+import os from 'node:os';

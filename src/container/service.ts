@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError, conflict, failedPrecondition, invalidArgument, isNotFound } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
-import { readConfig } from '../engine/images.js';
+import { readImageConfig } from '../image/image-store.js';
 import type { HealthConfig } from '../image/oci.js';
 import { OciRuntime, classifyStartError } from '../runtime/oci-runtime.js';
 import { defaultSeccomp, loadSeccompProfile } from '../runtime/seccomp.js';
@@ -30,6 +30,8 @@ import {
   initialState,
 } from './types.js';
 import { resolveUser } from './user.js';
+import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode } from '../network/service.js';
+import { mark } from '../util/timings.js';
 
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -119,13 +121,15 @@ export class ContainerService {
   // ---------------------------------------------------------------- create
 
   create(opts: CreateOptions): ContainerRecord {
+    mark('create: begin');
     const img = this.engine.images.tryResolve(opts.image);
     if (!img)
       throw new BerthError('not_found', `Unable to find image '${opts.image}' locally`, {
         hint: `build it (berth build) or pull it (berth pull ${opts.image})`,
       });
-    const cfg = readConfig(this.engine, img).config ?? {};
+    const cfg = readImageConfig(this.engine.blobs, img).config ?? {};
     if (opts.name !== undefined) ContainerStore.validateName(opts.name);
+    if (opts.network?.mode) validateNetworkMode(this.engine, opts.network.mode);
     const id = randomBytes(32).toString('hex');
     const entrypoint = opts.entrypoint ?? cfg.Entrypoint ?? [];
     const cmd = opts.cmd && opts.cmd.length ? opts.cmd : opts.entrypoint ? [] : (cfg.Cmd ?? []);
@@ -134,7 +138,22 @@ export class ContainerService {
     const exposed = new Set([...Object.keys(cfg.ExposedPorts ?? {}), ...(opts.exposedPorts ?? [])].map((p) => (p.includes('/') ? p : `${p}/tcp`)));
     const ports = [...(opts.ports ?? [])];
     for (const p of ports) exposed.add(`${p.containerPort}/${p.protocol}`);
+    // -P: every exposed port not published explicitly gets a free host port at start.
+    if (opts.publishAll)
+      for (const e of exposed) {
+        const [port, proto] = e.split('/') as [string, 'tcp' | 'udp'];
+        if (!ports.some((p) => p.containerPort === Number(port) && p.protocol === proto)) ports.push({ hostIp: '', hostPort: 0, containerPort: Number(port), protocol: proto });
+      }
     const mounts = [...(opts.mounts ?? [])];
+    // --volumes-from CONTAINER[:ro|rw]: the other container's volumes and binds, at the same paths.
+    for (const vf of opts.volumesFrom ?? []) {
+      const [ref, mode] = vf.split(':') as [string, string | undefined];
+      if (mode !== undefined && mode !== 'ro' && mode !== 'rw') throw invalidArgument(`invalid mode for volumes-from: ${mode}`);
+      for (const m of this.store.resolve(ref).config.mounts) {
+        if (m.type === 'tmpfs' || (m.anonymous && !m.name) || mounts.some((x) => x.destination === m.destination)) continue;
+        mounts.push({ ...m, readonly: mode === undefined ? m.readonly : mode === 'ro' });
+      }
+    }
     // Anonymous volumes for the image's VOLUMEs not otherwise mounted.
     for (const v of Object.keys(cfg.Volumes ?? {})) {
       if (!mounts.some((m) => m.destination === v)) mounts.push({ type: 'volume', source: '', destination: v, readonly: false, anonymous: true });
@@ -174,7 +193,7 @@ export class ContainerService {
         noNewPrivileges: (opts.securityOpt ?? []).some((s) => s === 'no-new-privileges' || s === 'no-new-privileges:true' || s === 'no-new-privileges=true'),
       },
       network: {
-        mode: opts.network?.mode ?? 'none',
+        mode: opts.network?.mode ?? 'bridge',
         aliases: opts.network?.aliases ?? [],
         dns: opts.network?.dns ?? [],
         dnsSearch: opts.network?.dnsSearch ?? [],
@@ -216,6 +235,7 @@ export class ContainerService {
         name = undefined;
       }
     }
+    mark('create: recorded');
     return this.store.get(id) as ContainerRecord;
   }
 
@@ -260,13 +280,18 @@ export class ContainerService {
     fs.rmSync(d.exitFile, { force: true });
     fs.rmSync(d.pidFile, { force: true });
     // A leftover runtime record (crash between create and cleanup) would block create.
-    await rt.delete(id, { force: true }).catch(() => undefined);
+    if (hasRuntimeState(rt, id)) await rt.delete(id, { force: true }).catch(() => undefined);
     const img = this.engine.images.get(c.imageId);
     if (!img) throw failedPrecondition(`the image of container ${c.name} (${c.imageId.slice(7, 19)}) is gone`);
     try {
+      mark('start: runtime cleaned');
       mountRootfs(this.engine.layers, img.topLayer, { upper: d.upper, work: d.work, merged: d.merged, init: d.init });
+      // Namespace, addresses, published ports and /etc/hosts (network module), before the spec names the namespace.
+      if (await setupContainerNetwork(this.engine, rec)) rec = this.store.get(id) as ContainerRecord;
+      mark('start: rootfs mounted');
       const spec = await this.buildSpecFor(rec, d);
       fs.writeFileSync(path.join(d.bundle, 'config.json'), specToJson(spec));
+      mark('start: spec written');
       const exitCommand = [process.execPath, berthBin(), '--root', this.engine.paths.root, '--runroot', this.engine.paths.runroot, 'container', 'cleanup', id];
       if (!fs.existsSync(d.log)) fs.writeFileSync(d.log, '');
       const res = await launchMonitor({
@@ -285,6 +310,7 @@ export class ContainerService {
         stdin: c.openStdin,
         exitCommand,
       });
+      mark('start: monitor reported pid');
       const monitorPid = readPid(d.monitorPidFile);
       rec = this.store.updateState(id, (s) => ({
         ...s,
@@ -302,11 +328,13 @@ export class ContainerService {
       }));
       if (opts.beforeStart) await opts.beforeStart(rec);
       await rt.start(id);
+      mark('start: runtime started');
       if (c.healthcheck) this.spawnHealthMonitor(id);
       return rec;
     } catch (e) {
       const err = e instanceof BerthError && e.code === 'internal' ? classifyStartError(e.message) : e;
       await rt.delete(id, { force: true }).catch(() => undefined);
+      teardownContainerNetwork(this.engine, id);
       try {
         unmountRootfs(d.merged);
       } catch {
@@ -402,6 +430,8 @@ export class ContainerService {
       if (other.state.status !== 'running') throw conflict(`cannot join network of a non running container: ${other.config.name}`);
       return { path: `/proc/${other.state.pid}/ns/net` };
     }
+    const netns = rec.state.network?.netns;
+    if (typeof netns === 'string' && netns) return { path: netns };
     return 'new';
   }
 
@@ -473,12 +503,14 @@ export class ContainerService {
     const oom = oomKilled(`${this.engine.paths.cgroupParent}/${id}`);
     const rt = this.runtime(before.config.runtime);
     // Runtime deletion and unmount are idempotent; do them outside the DB lock.
-    rt.deleteSync(id);
+    if (hasRuntimeState(rt, id)) releaseStopped(rt, id, `${this.engine.paths.cgroupParent}/${id}`);
     try {
       unmountRootfs(d.merged);
     } catch {
       /* reported by system check */
     }
+    // Addresses, port rules and the namespace of the run that exited (idempotent, never throws).
+    teardownContainerNetwork(this.engine, id, opts.startedAt !== undefined ? { startedAt: opts.startedAt } : {});
     return this.store.updateState(id, (s) => {
       // Only the run the caller observed, and never a restart in progress whose owner is alive:
       // a stale decision made before the lock must not overwrite a newer state.
@@ -563,26 +595,31 @@ export class ContainerService {
   }
 
   /** Resolves with the exit code once the container is not running. */
-  async wait(idOrName: string, condition: 'not-running' | 'next-exit' | 'removed' = 'not-running'): Promise<number> {
+  async wait(idOrName: string, condition: 'not-running' | 'next-exit' | 'removed' = 'not-running', opts: { signal?: AbortSignal } = {}): Promise<number> {
     const rec = this.get(idOrName);
+    // The last exit code seen: --rm may delete the record before this poll observes the exit.
+    let lastExit = rec.state.exitCode;
     const id = rec.config.id;
     if (condition === 'not-running' && rec.state.status !== 'running' && rec.state.status !== 'paused' && rec.state.status !== 'restarting') return rec.state.exitCode;
     const startedAt = rec.state.startedAt;
     let delay = 2;
     for (;;) {
+      if (opts.signal?.aborted) throw new BerthError('canceled', `wait for container ${idOrName} canceled`);
       const cur = this.store.get(id);
       if (!cur) {
-        if (condition === 'removed' || condition === 'not-running') return rec.state.exitCode;
+        if (condition === 'removed' || condition === 'not-running') return lastExit;
         throw new BerthError('not_found', `No such container: ${idOrName}`);
       }
       const s = cur.state;
       const live = s.status === 'running' || s.status === 'paused' || s.status === 'restarting';
       if (live && fs.existsSync(this.dirs(id).exitFile)) {
         const r = this.recordExit(id, { startedAt: s.startedAt });
+        lastExit = r.state.exitCode;
         if (condition !== 'removed') return r.state.exitCode;
       } else if (!live && condition === 'not-running') return s.exitCode;
       else if (!live && condition === 'next-exit' && (s.startedAt !== startedAt || s.finishedAt >= startedAt) && s.status === 'exited') return s.exitCode;
       else if (live) this.reconcile(cur);
+      if (!live && s.status === 'exited') lastExit = s.exitCode;
       await sleep(delay);
       delay = Math.min(delay * 2, 100);
     }
@@ -602,13 +639,17 @@ export class ContainerService {
       rec = await this.stop(id, { timeout: 0 });
     }
     const d = this.dirs(id);
-    this.runtime(rec.config.runtime).deleteSync(id);
+    const rt = this.runtime(rec.config.runtime);
+    if (hasRuntimeState(rt, id)) rt.deleteSync(id);
     unmountRootfs(d.merged);
     if (isMounted(d.merged)) throw new BerthError('unavailable', `container ${rec.config.name}: its root file system is busy`);
     this.store.updateState(id, (s) => ({ ...s, status: 'removing' }));
+    mark('remove: marked');
     removeCgroup(`${this.engine.paths.cgroupParent}/${id}`);
+    mark('remove: cgroup');
     const hooks = await removalHooks();
     for (const h of hooks) await h(this.engine, rec, { volumes: opts.volumes ?? false });
+    mark('remove: hooks');
     // Rename first: a crash mid-delete leaves a trash dir, never a half-deleted live one.
     const trash = path.join(this.engine.paths.containers, `.trash-${id}`);
     try {
@@ -716,6 +757,32 @@ async function removalHooks(): Promise<RemovalHook[]> {
     }
   }
   return hooks;
+}
+
+/**
+ * Forgets a container whose processes are gone. For runc this is what `runc delete` does for a
+ * stopped container (remove its cgroups and its state directory), done in-process to save a process
+ * spawn on every exit; any doubt (a live init, another runtime, an error) falls back to the CLI.
+ */
+function releaseStopped(rt: OciRuntime, id: string, cgroupsPath: string): void {
+  if (path.basename(rt.binary) === 'runc') {
+    try {
+      const state = JSON.parse(fs.readFileSync(path.join(rt.root, id, 'state.json'), 'utf8')) as { init_process_pid?: number };
+      if (!state.init_process_pid || !pidAlive(state.init_process_pid)) {
+        removeCgroup(cgroupsPath);
+        fs.rmSync(path.join(rt.root, id), { recursive: true, force: true });
+        return;
+      }
+    } catch {
+      /* fall back to the runtime */
+    }
+  }
+  rt.deleteSync(id, { force: true });
+}
+
+/** Whether the runtime still keeps state for `id` (runc and crun keep <root>/<id>): skips a process spawn when not. */
+function hasRuntimeState(rt: OciRuntime, id: string): boolean {
+  return fs.existsSync(path.join(rt.root, id));
 }
 
 export function mergeEnv(base: string[], over: string[]): string[] {

@@ -9,7 +9,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Digest } from '../content/digest.js';
 import { BerthError, conflict, corrupt, notFound } from '../errors.js';
 import { applyChanges } from '../image/changes.js';
-import type { ImageRecord } from '../image/image-store.js';
+import { type ImageRecord, readImageConfig } from '../image/image-store.js';
 import {
   type ContainerDefaults,
   type Descriptor,
@@ -183,7 +183,7 @@ export async function importImage(engine: Engine, opts: ImportOptions): Promise<
 }
 
 export function readConfig(engine: Engine, img: ImageRecord): ImageConfig {
-  return JSON.parse(engine.blobs.readBuffer(img.id).toString('utf8')) as ImageConfig;
+  return readImageConfig(engine.blobs, img);
 }
 
 export function readManifest(engine: Engine, img: ImageRecord): ImageManifest {
@@ -236,7 +236,14 @@ export function removeImage(engine: Engine, nameOrId: string, opts: { force?: bo
     if (ref.digest) engine.images.removeRepoDigest(`${ref.domain}/${ref.path}`, ref.digest);
     else engine.images.untag(nameOrId);
     report.untagged.push(ref.digest ? familiarDigestRef(full) : familiarString(withDefaultTag(ref)));
-    if (others.length > 0 || users.length > 0) return report;
+    // As docker: the last tag of a repository takes that repository's digest references (repo@sha256:...) with it.
+    const repo = `${ref.domain}/${ref.path}`;
+    const digestRefs = ref.digest || others.some((n) => n.startsWith(`${repo}:`)) ? [] : others.filter((n) => n.startsWith(`${repo}@`));
+    for (const d of digestRefs) {
+      engine.images.removeRepoDigest(repo, d.slice(repo.length + 1));
+      report.untagged.push(familiarDigestRef(d));
+    }
+    if (others.length > digestRefs.length || users.length > 0) return report;
   } else {
     if (img.tags.length > 1 && !opts.force)
       throw conflict(`conflict: unable to delete ${short} (must be forced) - image is referenced in multiple repositories`);
@@ -343,6 +350,9 @@ export function gcLayersAndBlobs(engine: Engine): { layers: number; blobs: numbe
     layers++;
   }
   const liveDiffs = new Set(engine.layers.list().map((l) => l.diffId));
+  // gzip encodings made by push (engine/push.ts) stay while their layer is unpacked: the next push skips compression.
+  for (const r of engine.db.prepare("SELECT diff_id, digest FROM layer_blobs WHERE media_type LIKE '%gzip'").all() as { diff_id: Digest; digest: string }[])
+    if (liveDiffs.has(r.diff_id)) keepBlobs.add(r.digest);
   for (const b of engine.blobs.list()) {
     if (keepBlobs.has(b.digest)) continue;
     if (leased.some((r) => r.ref === b.digest)) continue;

@@ -4,9 +4,10 @@
  * (docker.io/library/busybox:latest) and shown familiar (busybox:latest).
  */
 import type { Digest } from '../content/digest.js';
-import type { BlobStore } from '../content/store.js';
+import type { BlobProvider, BlobStore } from '../content/store.js';
 import { BerthError, conflict, corrupt, notFound } from '../errors.js';
 import { type Database, writeTx } from '../metadata/db.js';
+import type { ImageConfig } from './oci.js';
 import { formatReference, parseReference, withDefaultTag } from './reference.js';
 
 export interface ImageRecord {
@@ -277,5 +278,15 @@ export class ImageStore {
     const full = formatReference(withDefaultTag(parseReference(name)));
     const row = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
     if (row && row.image_id !== id) throw conflict(`name ${name} is in use`);
+  }
+}
+
+/** An image's config, read from its blob (the image ID is the config digest). */
+export function readImageConfig(blobs: BlobProvider, img: { id: Digest }): ImageConfig {
+  try {
+    return JSON.parse(blobs.readBuffer(img.id).toString('utf8')) as ImageConfig;
+  } catch (e) {
+    if (e instanceof BerthError) throw e;
+    throw corrupt(`image config ${img.id} is not valid JSON`, { cause: e });
   }
 }

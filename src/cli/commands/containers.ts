@@ -1,20 +1,16 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { commandColumn, dockerContainerInspect, portMap, portsColumn } from '../../compat/container-inspect.js';
-import { dockerImageInspect } from '../../compat/image-inspect.js';
 import { attach, parseDetachKeys, resizeTerminal } from '../../container/attach.js';
-import { followLog, logSize, readLog, type LogLine } from '../../container/logs.js';
+import type { LogLine } from '../../container/logs.js';
 import { ContainerService, pidAlive } from '../../container/service.js';
 import type { ContainerRecord } from '../../container/types.js';
 import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
-import { humanSize, statusString, timeAgo } from '../../util/human.js';
+import { humanSize } from '../../util/human.js';
 import { type ParsedArgs, bool, int, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
-import { formatRows } from '../format.js';
 import { createOptionsFromFlags } from '../run-options.js';
-import { goTime, parseFilterFlags, printJson } from './common.js';
-import { parseUntil } from './images.js';
+import { goTime, parseFilterFlags, parseUntil, printJson } from './common.js';
 
 async function service(ctx: CliContext): Promise<ContainerService> {
   return new ContainerService(await ctx.engine());
@@ -39,6 +35,7 @@ async function eachArg(ctx: CliContext, args: string[], fn: (a: string) => Promi
 
 export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  await (await import('./registry.js')).pullForRun(ctx, p, p.args[0] as string);
   const rec = svc.create(createOptionsFromFlags(p));
   ctx.out(rec.config.id);
   return 0;
@@ -46,10 +43,17 @@ export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
 
 export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  (await import('../../util/timings.js')).mark('run: engine ready');
   const opts = createOptionsFromFlags(p);
   const detach = bool(p, 'detach');
   if (detach && opts.autoRemove === undefined) opts.autoRemove = false;
   if (opts.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');
+  await (await import('./registry.js')).pullForRun(ctx, p, opts.image);
+  const built = svc.engine.images.tryResolve(opts.image);
+  if (built?.meta.buildContext) {
+    const warning = (await import('../../build/stale.js')).staleContextWarning(svc.engine, built, opts.image);
+    if (warning) ctx.err(warning);
+  }
   const rec = svc.create(opts);
   if (detach) {
     await svc.start(rec.config.id);
@@ -107,10 +111,14 @@ async function runAttached(
       ctx.err(`\nread escape sequence`);
       return 0;
     }
+    const { mark } = await import('../../util/timings.js');
+    mark('run: attach closed');
     const code = await svc.wait(id, 'not-running');
+    mark('run: exit recorded');
     if (rec.config.autoRemove) await svc.remove(id, { volumes: true }).catch((e: unknown) => {
       if (!isNotFound(e)) throw e;
     });
+    mark('run: removed');
     return code;
   } finally {
     restoreRaw();
@@ -218,6 +226,9 @@ export async function rename(ctx: CliContext, p: ParsedArgs): Promise<number> {
 
 export async function ps(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  const { commandColumn, portsColumn } = await import('../../compat/container-inspect.js');
+  const { statusString, timeAgo } = await import('../../util/human.js');
+  const { formatRows } = await import('../format.js');
   const filters = parseFilterFlags(list(p, 'filter'), ['status', 'name', 'label', 'ancestor', 'exited', 'id', 'before', 'since', 'health', 'volume', 'network', 'publish', 'expose', 'is-task']);
   let recs = svc.list();
   const last = int(p, 'last') ?? -1;
@@ -323,6 +334,7 @@ export async function ps(ctx: CliContext, p: ParsedArgs): Promise<number> {
 
 export async function inspect(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  const { dockerContainerInspect } = await import('../../compat/container-inspect.js');
   const docs: unknown[] = [];
   let failed = 0;
   for (const a of p.args) {
@@ -334,13 +346,15 @@ export async function inspect(ctx: CliContext, p: ParsedArgs): Promise<number> {
       failed++;
     }
   }
-  printJson(ctx, str(p, 'format'), docs);
+  await printJson(ctx, str(p, 'format'), docs);
   return failed ? 1 : 0;
 }
 
 /** `berth inspect`: containers first, then images (docker's order), or as --type says. */
 export async function inspectAny(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  const { dockerContainerInspect } = await import('../../compat/container-inspect.js');
+  const { dockerImageInspect } = await import('../../compat/image-inspect.js');
   const type = str(p, 'type');
   if (type && !['container', 'image'].includes(type)) throw invalidArgument(`"${type}" is not a valid value for --type`);
   const docs: unknown[] = [];
@@ -364,7 +378,7 @@ export async function inspectAny(ctx: CliContext, p: ParsedArgs): Promise<number
       failed++;
     }
   }
-  printJson(ctx, str(p, 'format'), docs);
+  await printJson(ctx, str(p, 'format'), docs);
   return failed ? 1 : 0;
 }
 
@@ -382,6 +396,7 @@ function parseTime(v: string | undefined): number | undefined {
 
 export async function logs(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  const { followLog, logSize, readLog } = await import('../../container/logs.js');
   const rec = svc.get(p.args[0] as string);
   const file = svc.dirs(rec.config.id).log;
   const tailFlag = str(p, 'tail') ?? 'all';
@@ -519,6 +534,7 @@ export async function top(ctx: CliContext, p: ParsedArgs): Promise<number> {
 
 export async function stats(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  const { formatRows } = await import('../format.js');
   const { collectStats, formatStatsRows } = await import('../../container/stats.js');
   const pick = () => {
     let recs = p.args.length ? p.args.map((a) => svc.get(a)) : svc.list();
@@ -546,6 +562,7 @@ export async function stats(ctx: CliContext, p: ParsedArgs): Promise<number> {
 
 export async function port(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  const { portMap } = await import('../../compat/container-inspect.js');
   const rec = svc.get(p.args[0] as string);
   const m = portMap(rec);
   const want = p.args[1];

@@ -8,7 +8,7 @@ import { humanSize, timeAgo } from '../../util/human.js';
 import { type ParsedArgs, bool, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { formatRows } from '../format.js';
-import { printJson, goTime, parseFilterFlags } from './common.js';
+import { goTime, parseFilterFlags, parseUntil, printJson } from './common.js';
 
 function globToRegExp(glob: string): RegExp {
   let re = '';
@@ -133,7 +133,7 @@ export async function inspectImages(ctx: CliContext, p: ParsedArgs): Promise<num
       failed++;
     }
   }
-  printJson(ctx, str(p, 'format'), docs);
+  await printJson(ctx, str(p, 'format'), docs);
   return failed ? 1 : 0;
 }
 
@@ -274,14 +274,5 @@ export async function pruneImages(ctx: CliContext, p: ParsedArgs): Promise<numbe
   return 0;
 }
 
-/** docker's `until=` accepts a timestamp or a duration ago (10m, 24h). */
-export function parseUntil(v: string): number {
-  const dur = /^(\d+)(s|m|h)$/.exec(v);
-  if (dur) return Date.now() - Number(dur[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[dur[2] as 's' | 'm' | 'h'];
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}': use a timestamp or a duration such as 24h`);
-  return t;
-}
-
 export type { ImageRecord };
+export { parseUntil };

@@ -1,8 +1,8 @@
 import { humanSize } from '../../util/human.js';
-import { type ParsedArgs, bool, str } from '../args.js';
+import { type ParsedArgs, bool, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { formatRows } from '../format.js';
-import { printJson } from './common.js';
+import { parseFilterFlags, printJson } from './common.js';
 
 export async function diskUsage(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const engine = await ctx.engine();
@@ -52,7 +52,7 @@ export async function version(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const { VERSION, API_VERSION } = await import('../../version.js');
   const v = { Client: { Version: VERSION, ApiVersion: API_VERSION, Os: 'linux', Arch: process.arch, NodeVersion: process.version } };
   const f = str(p, 'format');
-  if (f) printJson(ctx, f, [v]);
+  if (f) await printJson(ctx, f, [v]);
   else ctx.out(`Berth version ${VERSION} (API ${API_VERSION}, node ${process.version}, ${process.platform}/${process.arch})`);
   return 0;
 }
@@ -63,9 +63,86 @@ export async function info(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const i = await systemInfo(engine);
   const f = str(p, 'format');
   if (f) {
-    printJson(ctx, f, [i]);
+    await printJson(ctx, f, [i]);
     return 0;
   }
   for (const [k, v] of Object.entries(i)) ctx.out(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   return 0;
+}
+
+/**
+ * `system prune`: asks first unless `-f` (docker's wording; anything but y/yes cancels), prints
+ * docker's "Deleted ..." sections and the reclaimed space. `--dry-run` prints the same sections under
+ * "Would delete" and changes nothing.
+ */
+export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const { parseUntil } = await import('./images.js');
+  const filters = parseFilterFlags(list(p, 'filter'), ['until', 'label']);
+  const opts: import('../../engine/prune.js').SystemPruneOptions = { all: bool(p, 'all'), volumes: bool(p, 'volumes'), dryRun: bool(p, 'dry-run') };
+  const until = filters.get('until')?.[0];
+  if (until) opts.until = parseUntil(until);
+  const labels = filters.get('label');
+  if (labels?.length) opts.labels = labels;
+  if (!opts.dryRun && !bool(p, 'force')) {
+    const what = [
+      '  - all stopped containers',
+      ...(await hasNetworks() ? ['  - all networks not used by at least one container'] : []),
+      ...(opts.volumes ? ['  - all anonymous volumes not used by at least one container'] : []),
+      opts.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
+      opts.all ? '  - all build cache' : '  - unused build cache',
+    ];
+    ctx.stderr.write(`WARNING! This will remove:\n${what.join('\n')}\n\nAre you sure you want to continue? [y/N] `);
+    const answer = await readLine(ctx.stdin);
+    if (!/^\s*y(es)?\s*$/i.test(answer)) {
+      ctx.err('system prune has been cancelled');
+      return 1;
+    }
+  }
+  const engine = await ctx.engine();
+  const { systemPrune } = await import('../../engine/prune.js');
+  const r = await systemPrune(engine, opts);
+  const verb = r.dryRun ? 'Would delete' : 'Deleted';
+  const section = (title: string, lines: string[]) => {
+    if (!lines.length) return;
+    ctx.out(`${verb} ${title}:`);
+    for (const l of lines) ctx.out(l);
+    ctx.out('');
+  };
+  section('Containers', r.containers.map((c) => (r.dryRun ? `${c.id}\t${humanSize(c.size)}` : c.id)));
+  section('Networks', r.networks.map((n) => n.id));
+  section('Volumes', r.volumes.map((v) => (r.dryRun ? `${v.id}\t${humanSize(v.size)}` : v.id)));
+  section('Images', [...r.untagged.map((u) => `untagged: ${u}`), ...r.images.map((i) => `deleted: ${i.id}`)]);
+  section('build cache objects', r.buildCache.map((b) => b.id));
+  for (const f of r.failed) ctx.err(`Error: could not remove ${f.kind} ${f.id.slice(0, 19)}: ${f.reason}`);
+  ctx.out(`${r.dryRun ? 'Total space that would be reclaimed' : 'Total reclaimed space'}: ${humanSize(r.spaceReclaimed)}`);
+  return r.failed.length ? 1 : 0;
+}
+
+async function hasNetworks(): Promise<boolean> {
+  try {
+    await import(['..', '..', 'network', 'service.js'].join('/'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** One line from stdin (empty at end of input), without waiting for more. */
+function readLine(stdin: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const done = () => {
+      stdin.off('data', onData);
+      stdin.off('end', done);
+      stdin.pause();
+      resolve(buf.split('\n')[0] ?? '');
+    };
+    const onData = (d: Buffer) => {
+      buf += d.toString('utf8');
+      if (buf.includes('\n')) done();
+    };
+    stdin.on('data', onData);
+    stdin.on('end', done);
+    stdin.resume();
+  });
 }

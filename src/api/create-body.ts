@@ -1,0 +1,242 @@
+/**
+ * Docker's container-create body (Config + HostConfig + NetworkingConfig) -> the engine's
+ * CreateOptions. Unknown fields are ignored like dockerd does; a known field of the wrong type is a
+ * 400 naming the field.
+ */
+import path from 'node:path';
+import type { CreateOptions } from '../container/service.js';
+import type { MountSpec, PortBinding } from '../container/types.js';
+import { invalidArgument } from '../errors.js';
+import { parseVolume } from '../cli/run-options.js';
+
+type Obj = Record<string, unknown>;
+
+function typeError(field: string, want: string, v: unknown): never {
+  throw invalidArgument(`json: cannot unmarshal ${Array.isArray(v) ? 'array' : v === null ? 'null' : typeof v} into Go struct field ${field} of type ${want}`);
+}
+
+export function optStr(o: Obj, k: string, field = k): string | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') typeError(field, 'string', v);
+  return v;
+}
+export function optNum(o: Obj, k: string, field = k): number | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) typeError(field, 'int64', v);
+  return v;
+}
+export function optBool(o: Obj, k: string, field = k): boolean | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') typeError(field, 'bool', v);
+  return v;
+}
+/** Docker's StrSlice: a string or a list of strings. */
+export function optStrList(o: Obj, k: string, field = k, strSlice = false): string[] | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (strSlice && typeof v === 'string') return [v];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) typeError(field, '[]string', v);
+  return v as string[];
+}
+export function optObj(o: Obj, k: string, field = k): Obj | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) typeError(field, 'object', v);
+  return v as Obj;
+}
+function strMap(o: Obj, k: string, field: string): Record<string, string> | undefined {
+  const m = optObj(o, k, field);
+  if (!m) return undefined;
+  for (const [kk, v] of Object.entries(m)) if (typeof v !== 'string') typeError(`${field}.${kk}`, 'string', v);
+  return m as Record<string, string>;
+}
+
+/** Translates a create body; `name` is the `?name=` query value. */
+export function createOptionsFromBody(body: Obj, name: string | undefined): CreateOptions {
+  const image = optStr(body, 'Image', 'Config.Image');
+  if (!image) throw invalidArgument('No image specified: the create body needs "Image"');
+  const o: CreateOptions = { image };
+  if (name) o.name = name.replace(/^\//, '');
+  const cmd = optStrList(body, 'Cmd', 'Config.Cmd', true);
+  if (cmd) o.cmd = cmd;
+  const ep = optStrList(body, 'Entrypoint', 'Config.Entrypoint', true);
+  if (ep) o.entrypoint = ep.length === 1 && ep[0] === '' ? [] : ep;
+  const env = optStrList(body, 'Env', 'Config.Env');
+  if (env) o.env = env;
+  const set = <K extends keyof CreateOptions>(k: K, v: CreateOptions[K] | undefined) => {
+    if (v !== undefined && v !== '') o[k] = v;
+  };
+  set('workingDir', optStr(body, 'WorkingDir', 'Config.WorkingDir'));
+  set('user', optStr(body, 'User', 'Config.User'));
+  set('hostname', optStr(body, 'Hostname', 'Config.Hostname'));
+  set('domainname', optStr(body, 'Domainname', 'Config.Domainname'));
+  set('tty', optBool(body, 'Tty', 'Config.Tty'));
+  set('openStdin', optBool(body, 'OpenStdin', 'Config.OpenStdin'));
+  set('stdinOnce', optBool(body, 'StdinOnce', 'Config.StdinOnce'));
+  set('labels', strMap(body, 'Labels', 'Config.Labels'));
+  set('stopSignal', optStr(body, 'StopSignal', 'Config.StopSignal'));
+  set('stopTimeout', optNum(body, 'StopTimeout', 'Config.StopTimeout'));
+  const exposed = optObj(body, 'ExposedPorts', 'Config.ExposedPorts');
+  if (exposed) o.exposedPorts = Object.keys(exposed);
+  const hc = optObj(body, 'Healthcheck', 'Config.Healthcheck');
+  if (hc) {
+    const t = optStrList(hc, 'Test', 'Config.Healthcheck.Test');
+    const h: NonNullable<CreateOptions['healthcheck']> = {};
+    if (t) h.Test = t;
+    for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries'] as const) {
+      const v = optNum(hc, k, `Config.Healthcheck.${k}`);
+      if (v) h[k] = v;
+    }
+    o.healthcheck = h;
+  }
+  const hostConfig = optObj(body, 'HostConfig') ?? {};
+  applyHostConfig(o, hostConfig);
+  // NetworkingConfig.EndpointsConfig.<net>.Aliases / IPAMConfig.IPv4Address
+  const nc = optObj(optObj(body, 'NetworkingConfig') ?? {}, 'EndpointsConfig', 'NetworkingConfig.EndpointsConfig');
+  if (nc) {
+    const [first] = Object.entries(nc);
+    if (first) {
+      const ep = (first[1] ?? {}) as Obj;
+      o.network ??= {};
+      if (!o.network.mode || o.network.mode === 'default') o.network.mode = first[0];
+      const aliases = optStrList(ep, 'Aliases', 'EndpointSettings.Aliases');
+      if (aliases) o.network.aliases = aliases;
+      const ip = optStr(optObj(ep, 'IPAMConfig') ?? {}, 'IPv4Address');
+      if (ip) o.network.ip = ip;
+    }
+  }
+  return o;
+}
+
+/** HostConfig fields shared by create and (the resource part) update. */
+export function resourcesFromHostConfig(h: Obj): NonNullable<CreateOptions['resources']> {
+  const r: NonNullable<CreateOptions['resources']> = {};
+  const n = (k: string) => optNum(h, k, `HostConfig.${k}`);
+  const memory = n('Memory');
+  if (memory) r.memory = memory;
+  const swap = n('MemorySwap');
+  if (swap) r.memorySwap = swap;
+  const nano = n('NanoCpus');
+  if (nano) r.nanoCpus = nano;
+  const shares = n('CpuShares');
+  if (shares) r.cpuShares = shares;
+  const quota = n('CpuQuota');
+  if (quota) r.cpuQuota = quota;
+  const period = n('CpuPeriod');
+  if (period) r.cpuPeriod = period;
+  const cpuset = optStr(h, 'CpusetCpus', 'HostConfig.CpusetCpus');
+  if (cpuset) r.cpusetCpus = cpuset;
+  const pids = n('PidsLimit');
+  if (pids) r.pidsLimit = pids;
+  return r;
+}
+
+function applyHostConfig(o: CreateOptions, h: Obj): void {
+  const f = (k: string) => `HostConfig.${k}`;
+  const resources = resourcesFromHostConfig(h);
+  if (Object.keys(resources).length) o.resources = resources;
+  const mounts: MountSpec[] = [];
+  for (const b of optStrList(h, 'Binds', f('Binds')) ?? []) mounts.push(parseVolume(b));
+  const ms = h.Mounts;
+  if (ms !== undefined && ms !== null) {
+    if (!Array.isArray(ms)) typeError(f('Mounts'), '[]mount.Mount', ms);
+    for (const m of ms as Obj[]) mounts.push(mountFromApi(m));
+  }
+  if (mounts.length) o.mounts = mounts;
+  const pb = optObj(h, 'PortBindings', f('PortBindings'));
+  if (pb) {
+    const ports: PortBinding[] = [];
+    for (const [key, list] of Object.entries(pb)) {
+      const [port, proto = 'tcp'] = key.split('/') as [string, string?];
+      if (!/^\d+$/.test(port) || (proto !== 'tcp' && proto !== 'udp')) throw invalidArgument(`invalid port specification: "${key}"`);
+      for (const b of (Array.isArray(list) ? list : [{}]) as Obj[]) {
+        const hp = optStr(b ?? {}, 'HostPort', f('PortBindings.HostPort')) ?? '';
+        if (hp && !/^\d+$/.test(hp)) throw invalidArgument(`invalid port specification: "${hp}"`);
+        ports.push({ hostIp: optStr(b ?? {}, 'HostIp') ?? '', hostPort: hp ? Number(hp) : 0, containerPort: Number(port), protocol: proto });
+      }
+    }
+    o.ports = ports;
+  }
+  const set = <K extends keyof CreateOptions>(k: K, v: CreateOptions[K] | undefined) => {
+    if (v !== undefined) o[k] = v;
+  };
+  set('publishAll', optBool(h, 'PublishAllPorts', f('PublishAllPorts')));
+  const mode = optStr(h, 'NetworkMode', f('NetworkMode'));
+  const network: NonNullable<CreateOptions['network']> = {};
+  if (mode && mode !== 'default') network.mode = mode;
+  const dns = optStrList(h, 'Dns', f('Dns'));
+  if (dns) network.dns = dns;
+  const dnsSearch = optStrList(h, 'DnsSearch', f('DnsSearch'));
+  if (dnsSearch) network.dnsSearch = dnsSearch;
+  const dnsOptions = optStrList(h, 'DnsOptions', f('DnsOptions'));
+  if (dnsOptions) network.dnsOptions = dnsOptions;
+  const extra = optStrList(h, 'ExtraHosts', f('ExtraHosts'));
+  if (extra) network.extraHosts = extra;
+  if (Object.keys(network).length) o.network = network;
+  const rp = optObj(h, 'RestartPolicy', f('RestartPolicy'));
+  if (rp) {
+    const name = optStr(rp, 'Name', f('RestartPolicy.Name')) || 'no';
+    if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(name)) throw invalidArgument(`invalid restart policy '${name}'`);
+    o.restartPolicy = { name: name as 'no', maximumRetryCount: optNum(rp, 'MaximumRetryCount', f('RestartPolicy.MaximumRetryCount')) ?? 0 };
+  }
+  set('autoRemove', optBool(h, 'AutoRemove', f('AutoRemove')));
+  const ul = h.Ulimits;
+  if (Array.isArray(ul))
+    o.ulimits = (ul as Obj[]).map((u) => ({ name: optStr(u, 'Name', f('Ulimits.Name')) ?? '', soft: optNum(u, 'Soft', f('Ulimits.Soft')) ?? 0, hard: optNum(u, 'Hard', f('Ulimits.Hard')) ?? 0 }));
+  else if (ul !== undefined && ul !== null) typeError(f('Ulimits'), '[]*units.Ulimit', ul);
+  set('capAdd', optStrList(h, 'CapAdd', f('CapAdd')));
+  set('capDrop', optStrList(h, 'CapDrop', f('CapDrop')));
+  set('privileged', optBool(h, 'Privileged', f('Privileged')));
+  set('securityOpt', optStrList(h, 'SecurityOpt', f('SecurityOpt')));
+  set('readOnly', optBool(h, 'ReadonlyRootfs', f('ReadonlyRootfs')));
+  set('init', optBool(h, 'Init', f('Init')));
+  set('tmpfs', strMap(h, 'Tmpfs', f('Tmpfs')));
+  set('volumesFrom', optStrList(h, 'VolumesFrom', f('VolumesFrom')));
+  set('sysctls', strMap(h, 'Sysctls', f('Sysctls')));
+  const shm = optNum(h, 'ShmSize', f('ShmSize'));
+  if (shm) o.shmSize = shm;
+  const rt = optStr(h, 'Runtime', f('Runtime'));
+  if (rt) o.runtime = rt;
+  const lc = optObj(h, 'LogConfig', f('LogConfig'));
+  if (lc) {
+    const type = optStr(lc, 'Type', f('LogConfig.Type'));
+    if (type && !['json-file', 'k8s-file', 'local'].includes(type)) throw invalidArgument(`logging driver "${type}" is not supported; use json-file (Berth keeps k8s-file logs)`);
+    const cfg = strMap(lc, 'Config', f('LogConfig.Config')) ?? {};
+    if (cfg['max-size']) o.logMaxSize = parseSize(cfg['max-size']);
+    if (cfg['max-file']) o.logMaxFile = Number(cfg['max-file']);
+  }
+}
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw invalidArgument(`invalid size: '${s}'`);
+  return Math.round(Number(m[1]) * 1024 ** ' kmgt'.indexOf(((m[2] as string) || ' ').toLowerCase()));
+}
+
+function mountFromApi(m: Obj): MountSpec {
+  const type = optStr(m, 'Type', 'Mount.Type') ?? 'volume';
+  const target = optStr(m, 'Target', 'Mount.Target') ?? '';
+  if (!path.isAbsolute(target)) throw invalidArgument(`invalid mount config: Target "${target}" must be an absolute path`);
+  const source = optStr(m, 'Source', 'Mount.Source') ?? '';
+  const readonly = optBool(m, 'ReadOnly', 'Mount.ReadOnly') ?? false;
+  if (type === 'bind') {
+    if (!path.isAbsolute(source)) throw invalidArgument(`invalid mount config for type "bind": invalid mount path: '${source}' mount path must be absolute`);
+    return { type: 'bind', source, destination: target, readonly };
+  }
+  if (type === 'tmpfs') {
+    const t = optObj(m, 'TmpfsOptions') ?? {};
+    const opts: string[] = [];
+    const size = optNum(t, 'SizeBytes', 'Mount.TmpfsOptions.SizeBytes');
+    if (size) opts.push(`size=${size}`);
+    const mode = optNum(t, 'Mode', 'Mount.TmpfsOptions.Mode');
+    if (mode) opts.push(`mode=${mode.toString(8)}`);
+    return { type: 'tmpfs', source: 'tmpfs', destination: target, readonly, options: opts };
+  }
+  if (type !== 'volume') throw invalidArgument(`mount type "${type}" is not supported (bind, volume, tmpfs)`);
+  const noCopy = (optObj(m, 'VolumeOptions') ?? {}).NoCopy === true;
+  if (!source) return { type: 'volume', source: '', destination: target, readonly, anonymous: true };
+  return { type: 'volume', source, name: source, destination: target, readonly, options: noCopy ? ['nocopy'] : [] };
+}

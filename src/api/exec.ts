@@ -1,0 +1,148 @@
+/**
+ * /containers/{id}/exec and /exec/{id}/*: exec sessions live in the service's memory, with a copy
+ * under <runroot>/api-exec/ so `inspect` still answers for sessions of an earlier service run.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnExec } from '../container/exec.js';
+import type { ContainerService } from '../container/service.js';
+import { BerthError, notFound } from '../errors.js';
+import { optBool, optStr, optStrList } from './create-body.js';
+import { type Router, frame, hijack, noContent, readJson, readUpgradeJson, sendJson } from './http.js';
+
+interface ExecSession {
+  ID: string;
+  ContainerID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  OpenStdin: boolean;
+  OpenStdout: boolean;
+  OpenStderr: boolean;
+  DetachKeys: string;
+  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
+  env: string[];
+  workdir: string;
+}
+
+export function registerExec(router: Router, svc: ContainerService): void {
+  const sessions = new Map<string, ExecSession>();
+  const dir = path.join(svc.engine.paths.runroot, 'api-exec');
+  const save = (s: ExecSession) => {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, `${s.ID}.json`), JSON.stringify(s));
+  };
+  const load = (id: string): ExecSession => {
+    const s = sessions.get(id);
+    if (s) return s;
+    if (/^[0-9a-f]{64}$/.test(id)) {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(dir, `${id}.json`), 'utf8')) as ExecSession;
+      } catch {
+        /* fall through */
+      }
+    }
+    throw notFound(`No such exec instance: ${id}`);
+  };
+
+  router.add('POST', '/containers/{id}/exec', async (ctx) => {
+    const body = await readJson(ctx.req);
+    const rec = svc.get(ctx.params.id as string);
+    const cmd = optStrList(body, 'Cmd', 'ExecConfig.Cmd', true);
+    if (!cmd?.length) throw new BerthError('invalid_argument', 'No exec command specified');
+    if (rec.state.status !== 'running') throw new BerthError('conflict', `Container ${rec.config.id} is not running`);
+    const s: ExecSession = {
+      ID: randomBytes(32).toString('hex'),
+      ContainerID: rec.config.id,
+      Running: false,
+      ExitCode: null,
+      Pid: 0,
+      OpenStdin: optBool(body, 'AttachStdin', 'ExecConfig.AttachStdin') ?? false,
+      OpenStdout: optBool(body, 'AttachStdout', 'ExecConfig.AttachStdout') ?? false,
+      OpenStderr: optBool(body, 'AttachStderr', 'ExecConfig.AttachStderr') ?? false,
+      DetachKeys: optStr(body, 'DetachKeys') ?? '',
+      ProcessConfig: {
+        tty: optBool(body, 'Tty', 'ExecConfig.Tty') ?? false,
+        entrypoint: cmd[0] as string,
+        arguments: cmd.slice(1),
+        privileged: optBool(body, 'Privileged', 'ExecConfig.Privileged') ?? false,
+        user: optStr(body, 'User', 'ExecConfig.User') ?? '',
+      },
+      env: optStrList(body, 'Env', 'ExecConfig.Env') ?? [],
+      workdir: optStr(body, 'WorkingDir', 'ExecConfig.WorkingDir') ?? '',
+    };
+    sessions.set(s.ID, s);
+    save(s);
+    sendJson(ctx, 201, { Id: s.ID });
+  });
+
+  router.add('POST', '/exec/{id}/start', async (ctx) => {
+    const body = await readUpgradeJson(ctx);
+    const s = load(ctx.params.id as string);
+    if (s.Running || s.ExitCode !== null) throw new BerthError('conflict', `Exec ${s.ID} has already run`);
+    const detach = optBool(body, 'Detach', 'ExecStartConfig.Detach') ?? false;
+    const tty = s.ProcessConfig.tty;
+    const rec = svc.get(s.ContainerID);
+    const o: Parameters<typeof spawnExec>[2] = {
+      cmd: [s.ProcessConfig.entrypoint, ...s.ProcessConfig.arguments],
+      env: s.env,
+      tty,
+      privileged: s.ProcessConfig.privileged,
+      stdin: !detach && s.OpenStdin,
+      detach: false,
+    };
+    if (s.ProcessConfig.user) o.user = s.ProcessConfig.user;
+    if (s.workdir) o.workdir = s.workdir;
+    if (detach) {
+      const p = spawnExec(svc, rec, o);
+      s.Running = true;
+      s.Pid = p.child.pid ?? 0;
+      p.child.stdout?.resume();
+      void p.exited.then((code) => {
+        s.Running = false;
+        s.ExitCode = code;
+        save(s);
+      });
+      return noContent(ctx, 200);
+    }
+    let conn: ReturnType<typeof hijack> | undefined;
+    const write = (kind: 1 | 2, d: Buffer) => {
+      if (!conn || conn.out.destroyed) return;
+      if (kind === 1 ? !s.OpenStdout : !s.OpenStderr) return;
+      conn.out.write(tty ? d : frame(kind, d));
+    };
+    o.onStderr = (d) => write(2, d);
+    const p = spawnExec(svc, rec, o);
+    conn = hijack(ctx, !tty);
+    s.Running = true;
+    s.Pid = p.child.pid ?? 0;
+    save(s);
+    p.child.stdout?.on('data', (d: Buffer) => write(1, d));
+    if (p.child.stdin) {
+      const stdin = p.child.stdin;
+      stdin.on('error', () => undefined);
+      conn.input.on('data', (d: Buffer) => stdin.write(d));
+      conn.input.on('end', () => stdin.end());
+    }
+    const onGone = () => p.child.kill('SIGKILL');
+    ctx.signal.addEventListener('abort', onGone, { once: true });
+    const code = await p.exited;
+    ctx.signal.removeEventListener('abort', onGone);
+    s.Running = false;
+    s.ExitCode = code;
+    save(s);
+    if (!ctx.signal.aborted) conn.end();
+  });
+
+  router.add('POST', '/exec/{id}/resize', async (ctx) => {
+    load(ctx.params.id as string);
+    noContent(ctx, 200);
+  });
+
+  router.add('GET', '/exec/{id}/json', async (ctx) => {
+    const s = load(ctx.params.id as string);
+    const { env: _e, workdir: _w, ...doc } = s;
+    sendJson(ctx, 200, { ...doc, ExitCode: s.ExitCode ?? 0, CanRemove: false });
+  });
+}

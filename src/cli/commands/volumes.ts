@@ -1,0 +1,124 @@
+/** `berth volume ...`: thin edge over VolumeService. */
+import { BerthError, invalidArgument } from '../../errors.js';
+import { humanSize } from '../../util/human.js';
+import { matchLabels, parseFilters } from '../../util/filters.js';
+import { type VolumeRecord, VolumeService } from '../../volume/service.js';
+import { type ParsedArgs, bool, list, str } from '../args.js';
+import type { CliContext } from '../context.js';
+import { formatRows } from '../format.js';
+import { printJson } from './common.js';
+
+async function service(ctx: CliContext): Promise<VolumeService> {
+  return new VolumeService(await ctx.engine());
+}
+
+function keyValues(values: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq === 0) throw invalidArgument(`invalid ${what} "${v}": use key=value`);
+    out[eq < 0 ? v : v.slice(0, eq)] = eq < 0 ? '' : v.slice(eq + 1);
+  }
+  return out;
+}
+
+function inspectDoc(v: VolumeRecord): Record<string, unknown> {
+  return {
+    CreatedAt: new Date(v.created).toISOString().replace(/\.\d+Z$/, 'Z'),
+    Driver: v.driver,
+    Labels: v.labels,
+    Mountpoint: v.mountpoint,
+    Name: v.name,
+    Options: v.options,
+    Scope: 'local',
+  };
+}
+
+export async function createVolume(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const svc = await service(ctx);
+  const name = (p.args[0] as string | undefined) ?? str(p, 'name');
+  const opts = keyValues(list(p, 'opt'), 'option');
+  for (const k of Object.keys(opts)) if (!['type', 'device', 'o'].includes(k)) throw invalidArgument(`invalid option key: "${k}"`);
+  if (Object.keys(opts).length) throw new BerthError('not_implemented', 'local volume mount options (-o type/device/o) are not supported yet', { hint: 'bind mount the directory with -v /host/path:/path instead' });
+  const v = svc.create({ ...(name ? { name } : {}), driver: str(p, 'driver') ?? 'local', labels: keyValues(list(p, 'label'), 'label'), options: opts });
+  ctx.out(v.name);
+  return 0;
+}
+
+export async function listVolumes(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const svc = await service(ctx);
+  const f = parseFilters(list(p, 'filter'), ['dangling', 'label', 'name', 'driver']);
+  const vols = svc.list().filter((v) => {
+    if (f.get('name') && !f.get('name')?.some((n) => v.name.includes(n))) return false;
+    if (f.get('driver') && !f.get('driver')?.includes(v.driver)) return false;
+    if (!matchLabels(f.get('label'), v.labels)) return false;
+    const d = f.get('dangling')?.[0];
+    if (d !== undefined) {
+      if (!['true', 'false', '1', '0'].includes(d)) throw invalidArgument(`invalid filter 'dangling=${d}'`);
+      const dangling = svc.users(v.name).length === 0;
+      if (dangling !== (d === 'true' || d === '1')) return false;
+    }
+    return true;
+  });
+  const rows = vols.map((v) => ({
+    Driver: v.driver,
+    Name: v.name,
+    Scope: 'local',
+    Mountpoint: v.mountpoint,
+    Labels: Object.entries(v.labels).map(([k, x]) => `${k}=${x}`).join(','),
+    Links: String(svc.users(v.name).length),
+    Size: 'N/A',
+  }));
+  ctx.stdout.write(
+    formatRows(str(p, 'format'), rows, {
+      defaultTable: 'table {{.Driver}}\t{{.Name}}',
+      headers: { Driver: 'DRIVER', Name: 'VOLUME NAME', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Links: 'LINKS', Size: 'SIZE' },
+      quiet: bool(p, 'quiet'),
+      quietField: 'Name',
+    }),
+  );
+  return 0;
+}
+
+export async function inspectVolumes(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const svc = await service(ctx);
+  const docs: unknown[] = [];
+  let failed = 0;
+  for (const a of p.args) {
+    try {
+      docs.push(inspectDoc(svc.inspect(a)));
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e;
+      ctx.err(`Error response from daemon: ${e.message}`);
+      failed++;
+    }
+  }
+  if (docs.length || !failed) printJson(ctx, str(p, 'format'), docs);
+  return failed ? 1 : 0;
+}
+
+export async function removeVolumes(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const svc = await service(ctx);
+  let failed = 0;
+  for (const a of p.args) {
+    try {
+      svc.remove(a, { force: bool(p, 'force') });
+      ctx.out(a);
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e;
+      ctx.err(`Error response from daemon: ${e.message}`);
+      failed++;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export async function pruneVolumes(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const svc = await service(ctx);
+  const f = parseFilters(list(p, 'filter'), ['label', 'all']);
+  const all = bool(p, 'all') || ['true', '1'].includes(f.get('all')?.[0] ?? '');
+  const r = svc.prune({ all, labels: f.get('label') ?? [] });
+  if (r.deleted.length) ctx.out(`Deleted Volumes:\n${r.deleted.join('\n')}\n`);
+  ctx.out(`Total reclaimed space: ${humanSize(r.reclaimed)}`);
+  return 0;
+}

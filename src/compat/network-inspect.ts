@@ -1,0 +1,31 @@
+/** Docker's `network inspect` document from a network record and its attached containers. */
+import type { ContainerRecord } from '../container/types.js';
+import type { Endpoint, NetworkRecord } from '../network/service.js';
+import { rfc3339 } from './image-inspect.js';
+
+export function dockerNetworkInspect(n: NetworkRecord, containers: ContainerRecord[]): Record<string, unknown> {
+  const members: Record<string, unknown> = {};
+  for (const c of containers) {
+    const eps = (c.state.network?.networks ?? {}) as Record<string, Endpoint>;
+    const ep = Object.values(eps).find((e) => e.NetworkID === n.id);
+    if (!ep) continue;
+    members[c.config.id] = { Name: c.config.name, EndpointID: ep.EndpointID, MacAddress: ep.MacAddress, IPv4Address: `${ep.IPAddress}/${ep.IPPrefixLen}`, IPv6Address: '' };
+  }
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: rfc3339(n.created),
+    Scope: 'local',
+    Driver: n.driver,
+    EnableIPv6: false,
+    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+    Internal: n.internal,
+    Attachable: false,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: members,
+    Options: { 'com.docker.network.bridge.name': n.bridge, ...n.options },
+    Labels: n.labels,
+  };
+}

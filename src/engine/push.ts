@@ -1,0 +1,259 @@
+/**
+ * `push`: a local image to a registry.
+ *
+ * Local layers are stored uncompressed; a registry gets gzip. Compression runs for several layers
+ * at once (pigz when installed, else zlib, which works on libuv's thread pool), and its result is
+ * kept in the content store and the layer_blobs table (diff ID -> gzip digest), so the next push of
+ * the same layer, to any registry, skips compression. Blobs the repository has are skipped (HEAD);
+ * a blob the same registry holds in another repository we pulled from or pushed to is mounted
+ * instead of uploaded. The manifest is Docker's v2 schema 2 when every layer is gzip (what every
+ * client reads), OCI otherwise. The image's RepoDigests gain repo@digest.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Readable } from 'node:stream';
+import { type Digest, shortId } from '../content/digest.js';
+import type { BlobInfo } from '../content/store.js';
+import { BerthError, corrupt, fromSystemError, invalidArgument, notFound } from '../errors.js';
+import type { ImageRecord } from '../image/image-store.js';
+import { type Descriptor, type ImageManifest, MediaTypes } from '../image/oci.js';
+import { type Reference, familiarString, formatReference, parseReference, withDefaultTag } from '../image/reference.js';
+import { compressGzip } from '../layer/compression.js';
+import { writeTx } from '../metadata/db.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { Engine } from './engine.js';
+import { imageLayers, readConfig } from './images.js';
+import { type Lease, withLease } from './leases.js';
+import { type ProgressSink, noProgress, throttled } from './progress.js';
+import { runLimited } from './pull.js';
+import { type RegistriesConfig, loadRegistriesConfig, registryClient } from './registries.js';
+
+export interface PushOptions {
+  /** Push every local tag of the repository (the reference must name no tag). */
+  allTags?: boolean;
+  onProgress?: ProgressSink;
+  signal?: AbortSignal;
+  /** Layers compressed and uploaded at once (default: number of CPUs, at least 2, at most 4). */
+  concurrency?: number;
+  configDir?: string;
+  registries?: RegistriesConfig;
+  /** Use zlib even when pigz is installed (tests). */
+  noPigz?: boolean;
+}
+
+export interface PushedTag {
+  tag: string;
+  digest: Digest;
+  size: number;
+  /** Per layer: 'uploaded' | 'exists' | 'mounted'. */
+  layers: string[];
+  /** Bytes uploaded (blobs the registry already had or mounted are not counted). */
+  bytes: number;
+}
+
+export interface PushReport {
+  repository: string;
+  pushed: PushedTag[];
+}
+
+const GZIP_TYPES: readonly string[] = [MediaTypes.OciLayerGzip, MediaTypes.DockerLayerGzip];
+const UNCOMPRESSED_TYPES: readonly string[] = [MediaTypes.OciLayer, MediaTypes.DockerLayer];
+
+/**
+ * Pushes `name` (`latest` when no tag is given) to the registry its name points at.
+ * @throws not_found ("An image does not exist locally with the tag"), invalid_argument,
+ *   unauthenticated, permission_denied, unavailable, canceled.
+ */
+export async function pushImage(engine: Engine, name: string, opts: PushOptions = {}): Promise<PushReport> {
+  const parsed = parseReference(name);
+  if (parsed.digest) throw invalidArgument(`cannot push a digest reference ${name}`, { hint: 'push a tag; the registry computes the digest' });
+  if (opts.allTags && parsed.tag !== undefined) throw invalidArgument(`tag can't be used with --all-tags/-a`);
+  const repoName = `${parsed.domain}/${parsed.path}`;
+  let tags: string[];
+  if (opts.allTags) {
+    tags = (engine.db.prepare('SELECT name FROM tags WHERE name LIKE ? ORDER BY name').all(`${repoName}:%`) as { name: string }[])
+      .map((r) => r.name.slice(repoName.length + 1))
+      .filter((t) => !t.includes('/'));
+    if (tags.length === 0) throw notFound(`An image does not exist locally with the tag: ${familiarString(parsed)}`);
+  } else {
+    tags = [withDefaultTag(parsed).tag as string];
+  }
+  const images = tags.map((tag) => {
+    const ref: Reference = { domain: parsed.domain, path: parsed.path, tag };
+    const img = engine.images.tryResolve(formatReference(ref));
+    if (!img) throw notFound(`An image does not exist locally with the tag: ${familiarString(ref)}`);
+    return { tag, img };
+  });
+  const sink = throttled(opts.onProgress ?? noProgress);
+  sink({ status: `The push refers to repository [${repoName}]` });
+  const cfg = opts.registries ?? loadRegistriesConfig();
+  const client = registryClient(parsed.domain, { config: cfg, ...(opts.configDir ? { configDir: opts.configDir } : {}) });
+  const report: PushReport = { repository: repoName, pushed: [] };
+  await withLease(engine.db, async (lease) => {
+    for (const { tag, img } of images) report.pushed.push(await pushOne(engine, client, parsed, tag, img, lease, sink, opts));
+  });
+  return report;
+}
+
+async function pushOne(
+  engine: Engine,
+  client: RegistryClient,
+  ref: Reference,
+  tag: string,
+  img: ImageRecord,
+  lease: Lease,
+  sink: ProgressSink,
+  opts: PushOptions,
+): Promise<PushedTag> {
+  const repo = ref.path;
+  const layers = imageLayers(engine, img);
+  const cfgBuf = engine.blobs.readBuffer(img.id);
+  const sig = opts.signal ? { signal: opts.signal } : {};
+  const hints = mountHints(engine, ref);
+  for (const l of layers) sink({ id: shortId(l.diffId), status: 'Preparing' });
+  const results: string[] = new Array<string>(layers.length);
+  const pushedDescs: Descriptor[] = new Array<Descriptor>(layers.length);
+  let bytes = 0;
+  const jobs = layers.map((l, i) => async () => {
+    const id = shortId(l.diffId);
+    const desc = await compressedBlob(engine, l.diffId, l.blob, lease, opts);
+    pushedDescs[i] = desc;
+    const from = hints.get(l.diffId);
+    const how = await client.pushBlob(repo, desc, () => engine.blobs.reader(desc.digest), {
+      ...sig,
+      ...(from ? { mountFrom: from } : {}),
+      onProgress: (cur, tot) => sink({ id, status: 'Pushing', progressDetail: { current: cur, total: tot } }),
+    });
+    results[i] = how;
+    if (how === 'uploaded') bytes += desc.size;
+    sink({ id, status: how === 'exists' ? 'Layer already exists' : how === 'mounted' ? `Mounted from ${from}` : 'Pushed' });
+  });
+  for (const l of layers.slice(concurrency(opts))) sink({ id: shortId(l.diffId), status: 'Waiting' });
+  await runLimited(jobs, concurrency(opts));
+  const cfgDesc = { digest: img.id, size: cfgBuf.length };
+  await client.pushBlob(repo, cfgDesc, () => engine.blobs.reader(img.id), sig);
+
+  const allGzip = pushedDescs.every((d) => GZIP_TYPES.includes(d.mediaType));
+  const manifest: ImageManifest = allGzip
+    ? {
+        schemaVersion: 2,
+        mediaType: MediaTypes.DockerManifest,
+        config: { mediaType: MediaTypes.DockerConfig, ...cfgDesc },
+        layers: pushedDescs.map((d) => ({ mediaType: MediaTypes.DockerLayerGzip, digest: d.digest, size: d.size })),
+      }
+    : {
+        schemaVersion: 2,
+        mediaType: MediaTypes.OciManifest,
+        config: { mediaType: MediaTypes.OciConfig, ...cfgDesc },
+        layers: pushedDescs.map((d) => ({ mediaType: ociType(d.mediaType), digest: d.digest, size: d.size })),
+      };
+  const buf = Buffer.from(JSON.stringify(manifest, null, 3));
+  const mediaType = manifest.mediaType as string;
+  const digest = await client.putManifest(repo, tag, buf, mediaType, sig);
+  engine.images.addRepoDigest(img.id, `${ref.domain}/${ref.path}`, digest);
+  sink({ status: `${tag}: digest: ${digest} size: ${buf.length}` });
+  sink({ status: '', aux: { Tag: tag, Digest: digest, Size: buf.length } });
+  return { tag, digest, size: buf.length, layers: results, bytes };
+}
+
+function ociType(mt: string): string {
+  if (GZIP_TYPES.includes(mt)) return MediaTypes.OciLayerGzip;
+  if (mt === MediaTypes.OciLayerZstd) return mt;
+  return MediaTypes.OciLayer;
+}
+
+function concurrency(opts: PushOptions): number {
+  return Math.max(1, opts.concurrency ?? Math.min(4, Math.max(2, os.availableParallelism())));
+}
+
+/**
+ * For each diff ID, a repository of the same registry that holds it (an image we pulled from or
+ * pushed to it has that diff): a candidate for a cross-repository mount.
+ */
+function mountHints(engine: Engine, target: Reference): Map<Digest, string> {
+  const out = new Map<Digest, string>();
+  const prefix = `${target.domain}/`;
+  const rows = engine.db.prepare('SELECT DISTINCT repo, image_id FROM repo_digests WHERE repo LIKE ?').all(`${prefix}%`) as { repo: string; image_id: Digest }[];
+  for (const r of rows) {
+    const path = r.repo.slice(prefix.length);
+    if (path === target.path || path.includes(':')) continue;
+    const img = engine.images.get(r.image_id);
+    if (!img) continue;
+    try {
+      for (const d of readConfig(engine, img).rootfs.diff_ids) if (!out.has(d)) out.set(d, path);
+    } catch {
+      /* a missing config is system check's business */
+    }
+  }
+  return out;
+}
+
+/**
+ * The blob to push for a layer: the stored one when it is already compressed, else a cached gzip
+ * encoding of the same diff, else a new gzip encoding (recorded in layer_blobs for next time).
+ */
+async function compressedBlob(engine: Engine, diffId: Digest, stored: Descriptor, lease: Lease, opts: PushOptions): Promise<Descriptor> {
+  if (!UNCOMPRESSED_TYPES.includes(stored.mediaType) && engine.blobs.has(stored.digest)) return stored;
+  const cached = (
+    engine.db.prepare('SELECT digest, media_type, size FROM layer_blobs WHERE diff_id = ? ORDER BY media_type').all(diffId) as {
+      digest: Digest;
+      media_type: string;
+      size: number;
+    }[]
+  ).find((r) => GZIP_TYPES.includes(r.media_type) && engine.blobs.has(r.digest));
+  if (cached) {
+    lease.add('blob', cached.digest);
+    return { mediaType: MediaTypes.OciLayerGzip, digest: cached.digest, size: cached.size };
+  }
+  if (!engine.blobs.has(stored.digest))
+    throw corrupt(`the blob ${stored.digest} of layer ${diffId} is missing from the store`, { hint: 'run berth system check' });
+  const info = await gzipBlob(engine, stored.digest, opts);
+  writeTx(engine.db, () =>
+    engine.db
+      .prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?, ?, ?, ?)')
+      .run(diffId, info.digest, MediaTypes.OciLayerGzip, info.size),
+  );
+  lease.add('blob', info.digest);
+  return { mediaType: MediaTypes.OciLayerGzip, digest: info.digest, size: info.size };
+}
+
+let pigzAvailable: boolean | undefined;
+function hasPigz(): boolean {
+  pigzAvailable ??= spawnSync('pigz', ['--version'], { stdio: 'ignore' }).status === 0;
+  return pigzAvailable;
+}
+
+/** gzip -1 of a stored blob into a new blob (pigz with its own threads when installed). */
+async function gzipBlob(engine: Engine, src: Digest, opts: PushOptions): Promise<BlobInfo> {
+  const file = engine.blobs.blobPath(src);
+  let out: Readable;
+  let exited: Promise<void> = Promise.resolve();
+  if (hasPigz() && !opts.noPigz) {
+    const fd = fs.openSync(file, 'r');
+    const child = spawn('pigz', ['-1', '-n', '-c'], { stdio: [fd, 'pipe', 'pipe'] });
+    fs.closeSync(fd);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-2000)));
+    exited = new Promise((resolve, reject) => {
+      child.on('error', (e) => reject(fromSystemError(e, 'running pigz')));
+      child.on('close', (code, signal) =>
+        code === 0 ? resolve() : reject(new BerthError('internal', `pigz failed compressing ${src} (${code ?? signal}): ${stderr.trim()}`)),
+      );
+    });
+    exited.catch(() => undefined);
+    opts.signal?.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
+    out = child.stdout as Readable;
+  } else {
+    out = compressGzip(engine.blobs.reader(src), 1);
+  }
+  const w = engine.blobs.writer();
+  try {
+    for await (const c of out as AsyncIterable<Buffer>) w.write(c);
+    await exited;
+    return w.commitSync();
+  } catch (e) {
+    w.abort();
+    throw e;
+  }
+}

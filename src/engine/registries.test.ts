@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { isBerthError } from '../errors.js';
+import { loadRegistriesConfig, pullHosts } from './registries.js';
+
+describe('registries configuration', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-regconf-'));
+  const file = path.join(dir, 'registries.json');
+
+  test('a missing file means no insecure registries and no mirrors', () => {
+    assert.deepEqual(loadRegistriesConfig(path.join(dir, 'absent.json')), { insecure: [], mirrors: {} });
+  });
+
+  test('insecure and mirrors are read; mirrors come before the registry', () => {
+    fs.writeFileSync(file, JSON.stringify({ insecure: ['r.lan:5000'], mirrors: { 'docker.io': ['127.0.0.1:5001', 'm2:5000'] } }));
+    const cfg = loadRegistriesConfig(file);
+    assert.deepEqual(cfg.insecure, ['r.lan:5000']);
+    assert.deepEqual(pullHosts('docker.io', cfg), ['127.0.0.1:5001', 'm2:5000', 'docker.io']);
+    assert.deepEqual(pullHosts('ghcr.io', cfg), ['ghcr.io']);
+  });
+
+  test('a malformed file is corrupt, naming the file and the expected shape', () => {
+    for (const bad of ['{', '[]', '{"insecure":"x"}', '{"mirrors":{"docker.io":"x"}}']) {
+      fs.writeFileSync(file, bad);
+      assert.throws(() => loadRegistriesConfig(file), (e) => isBerthError(e, 'corrupt') && e.message.includes(file) && /insecure/.test(e.hint ?? ''));
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * CNI (containernetworking plugins from /usr/lib/cni): the network's configuration list and the
+ * plugin calls. Only the plugins a container needs run: `bridge` (which runs `host-local` for
+ * IPAM) on setup; on teardown the namespace is simply unpinned (the kernel deletes the veth pair
+ * with it) and only `host-local` runs, to release the address. Loopback is brought up by netns.ts,
+ * firewall and port rules are written by firewall.ts in one iptables-restore each.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { BerthError } from '../errors.js';
+import { execSync } from './exec.js';
+import type { NetworkRecord } from './store.js';
+
+export const CNI_VERSION = '1.0.0';
+
+export function cniPath(): string {
+  return process.env.BERTH_CNI_PATH ?? '/usr/lib/cni';
+}
+
+function ipamConfig(net: NetworkRecord, dataDir: string): Record<string, unknown> {
+  return {
+    type: 'host-local',
+    ranges: [[{ subnet: net.subnet, gateway: net.gateway }]],
+    routes: net.internal ? [] : [{ dst: '0.0.0.0/0' }],
+    dataDir,
+  };
+}
+
+export function bridgePluginConfig(net: NetworkRecord, dataDir: string): Record<string, unknown> {
+  return {
+    cniVersion: CNI_VERSION,
+    name: net.name,
+    type: 'bridge',
+    bridge: net.bridge,
+    isGateway: true,
+    ipMasq: false,
+    hairpinMode: true,
+    ipam: ipamConfig(net, dataDir),
+  };
+}
+
+/** The network as a CNI configuration list (written next to the store for other CNI tools and for debugging). */
+export function conflist(net: NetworkRecord, dataDir: string): Record<string, unknown> {
+  const { cniVersion: _v, name: _n, ...bridge } = bridgePluginConfig(net, dataDir);
+  return {
+    cniVersion: CNI_VERSION,
+    name: net.name,
+    plugins: [bridge, { type: 'portmap', capabilities: { portMappings: true }, snat: true }, { type: 'firewall', backend: 'iptables' }],
+  };
+}
+
+export function writeConflist(dir: string, net: NetworkRecord, dataDir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${net.name}.conflist`);
+  fs.writeFileSync(`${file}.tmp`, JSON.stringify(conflist(net, dataDir), null, 2));
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+export interface AddResult {
+  ip: string;
+  prefixLen: number;
+  gateway: string;
+  mac: string;
+  hostVeth: string;
+}
+
+interface CniResult {
+  interfaces?: { name: string; mac: string; sandbox?: string }[];
+  ips?: { interface?: number; address: string; gateway?: string }[];
+  code?: number;
+  msg?: string;
+  details?: string;
+}
+
+function call(plugin: string, command: 'ADD' | 'DEL', conf: Record<string, unknown>, o: { id: string; netns: string; ifname: string; args?: string }): CniResult {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: o.id,
+    CNI_NETNS: o.netns,
+    CNI_IFNAME: o.ifname,
+    CNI_PATH: cniPath(),
+  };
+  if (o.args) env.CNI_ARGS = o.args;
+  const bin = path.join(cniPath(), plugin);
+  if (!fs.existsSync(bin))
+    throw new BerthError('failed_precondition', `CNI plugin ${plugin} not found in ${cniPath()}`, { hint: 'apt-get install containernetworking-plugins' });
+  const r = execSync(bin, [], { input: JSON.stringify(conf), env });
+  let res: CniResult = {};
+  try {
+    res = r.stdout.trim() ? (JSON.parse(r.stdout) as CniResult) : {};
+  } catch {
+    /* plain text error below */
+  }
+  if (r.code !== 0) {
+    const msg = res.msg ? `${res.msg}${res.details ? `: ${res.details}` : ''}` : (r.stderr || r.stdout).trim();
+    throw new BerthError(/no IP addresses available|requested IP address .* is not available/.test(msg) ? 'conflict' : 'internal', `CNI ${plugin} ${command} failed: ${msg}`);
+  }
+  return res;
+}
+
+/** Attaches the namespace to the network's bridge and gives it an address. */
+export function cniAdd(net: NetworkRecord, dataDir: string, o: { id: string; netns: string; ifname: string; ip?: string }): AddResult {
+  const res = call('bridge', 'ADD', bridgePluginConfig(net, dataDir), { ...o, ...(o.ip ? { args: `IgnoreUnknown=1;IP=${o.ip}` } : {}) });
+  const ipc = res.ips?.[0];
+  const ifaces = res.interfaces ?? [];
+  if (!ipc) throw new BerthError('internal', `CNI bridge returned no address for network ${net.name}`);
+  const [ip, len] = ipc.address.split('/') as [string, string];
+  const inside = ifaces.find((i) => i.sandbox) ?? ifaces[ipc.interface ?? 2];
+  const host = ifaces.find((i) => !i.sandbox && i.name !== net.bridge);
+  return { ip, prefixLen: Number(len), gateway: ipc.gateway ?? net.gateway, mac: inside?.mac ?? '', hostVeth: host?.name ?? '' };
+}
+
+/** Releases the container's address on the network (host-local only: the namespace is gone or going). */
+export function cniReleaseAddress(net: NetworkRecord, dataDir: string, o: { id: string; ifname: string }): void {
+  call('host-local', 'DEL', { cniVersion: CNI_VERSION, name: net.name, ipam: ipamConfig(net, dataDir) }, { ...o, netns: '' });
+}
+
+/** Full DEL through the bridge plugin (removes the veth now, not when the namespace is freed). */
+export function cniDel(net: NetworkRecord, dataDir: string, o: { id: string; netns: string; ifname: string }): void {
+  call('bridge', 'DEL', bridgePluginConfig(net, dataDir), o);
+}

@@ -1,0 +1,629 @@
+/**
+ * Bridge networks (CNI bridge + host-local) and how containers join them.
+ *
+ * Contract with ContainerService:
+ * - `validateNetworkMode(engine, mode)` at create: unknown networks fail before anything exists.
+ * - `setupContainerNetwork(engine, rec)` in start, before the runtime spec is built: creates the
+ *   container's namespace (<runroot>/netns/<id>), attaches it to each of its networks, publishes its
+ *   ports, writes its /etc/hosts and its peers' entries. Returns the namespace path for the spec, or
+ *   undefined for none/host/container: modes. On failure it undoes everything it did.
+ * - `teardownContainerNetwork(engine, id)` (sync) after the exit, after a failed start and at
+ *   removal: releases addresses, port rules and the namespace; idempotent, and only one of several
+ *   concurrent callers does the work (the state is claimed in one transaction).
+ * Name resolution on user-defined networks goes through /etc/hosts: peers' files are rewritten in
+ * place (same inode, so the bind mounts inside running containers see the change).
+ */
+import { createHash } from 'node:crypto';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { ContainerStore } from '../container/store.js';
+import type { ContainerRecord, PortBinding } from '../container/types.js';
+import type { Engine } from '../engine/engine.js';
+import { BerthError, conflict, invalidArgument } from '../errors.js';
+import { writeTx } from '../metadata/db.js';
+import { cniAdd, cniReleaseAddress, writeConflist } from './cni.js';
+import { execSync } from './exec.js';
+import { addPortRules, ensureNetworkFirewall, removeNetworkFirewall, removePortRules } from './firewall.js';
+import { type HostsPeer, renderHosts } from './hosts.js';
+import { createNetns, removeNetns } from './netns.js';
+import {
+  DEFAULT_NETWORK,
+  DEFAULT_SUBNET,
+  type NetworkRecord,
+  NetworkStore,
+  SPECIAL_MODES,
+  USER_POOL,
+  defaultBridgeName,
+  ipamDataDir,
+  netnsDir,
+} from './store.js';
+import { contains, firstHost, formatSubnet, hostRoutes, overlaps, parseIp, parseSubnet, type Subnet } from './subnet.js';
+
+export { DEFAULT_NETWORK, type NetworkRecord, NetworkStore };
+
+/** One attachment of a container to a network, as kept in ContainerState.network.networks (docker's EndpointSettings shape). */
+export interface Endpoint {
+  NetworkID: string;
+  EndpointID: string;
+  Gateway: string;
+  IPAddress: string;
+  IPPrefixLen: number;
+  MacAddress: string;
+  Aliases: string[] | null;
+  DNSNames: string[] | null;
+  IPAMConfig: { IPv4Address: string } | null;
+  IPv6Gateway: string;
+  GlobalIPv6Address: string;
+  GlobalIPv6PrefixLen: number;
+  Links: null;
+  DriverOpts: null;
+  /** Interface name inside the container (eth0, eth1, ...); berth's own field. */
+  Interface: string;
+}
+
+/** What ContainerState.network holds while a container is attached. */
+export interface ContainerNetworkState {
+  netns: string;
+  ipAddress: string;
+  gateway: string;
+  macAddress: string;
+  ipPrefixLen: number;
+  networks: Record<string, Endpoint>;
+  ports: PortBinding[];
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export interface CreateNetworkOptions {
+  name: string;
+  driver?: string;
+  subnet?: string;
+  gateway?: string;
+  internal?: boolean;
+  labels?: Record<string, string>;
+  options?: Record<string, string>;
+}
+
+export class NetworkService {
+  readonly store: NetworkStore;
+  constructor(readonly engine: Engine) {
+    this.store = new NetworkStore(engine);
+  }
+
+  /** The predefined `bridge` network, recorded on first use. */
+  ensureDefault(): NetworkRecord {
+    const existing = this.engine.db.prepare('SELECT id FROM networks WHERE name = ?').get(DEFAULT_NETWORK) as { id: string } | undefined;
+    if (existing) {
+      const rec = this.store.get(existing.id) as NetworkRecord;
+      // The default network of a test or secondary store moves when its subnet got taken while its bridge was down.
+      if (rec.bridge !== 'berth0' && !fs.existsSync(`/sys/class/net/${rec.bridge}`) && this.takenSubnets().some((t) => !t.owner.startsWith('network ') && overlaps(t.subnet, parseSubnet(rec.subnet)))) {
+        const subnet = this.pickSubnet();
+        Object.assign(rec, { subnet: formatSubnet(subnet), gateway: firstHost(subnet) });
+        this.store.update(rec);
+        writeConflist(this.conflistDir(), rec, ipamDataDir(this.engine));
+      }
+      return rec;
+    }
+    const bridge = defaultBridgeName(this.engine);
+    let subnet: Subnet;
+    if (bridge === 'berth0') subnet = parseSubnet(DEFAULT_SUBNET);
+    else subnet = this.pickSubnet();
+    const rec: NetworkRecord = {
+      id: NetworkStore.newId(),
+      name: DEFAULT_NETWORK,
+      created: Date.now(),
+      driver: 'bridge',
+      bridge,
+      subnet: formatSubnet(subnet),
+      gateway: firstHost(subnet),
+      internal: false,
+      labels: {},
+      options: {},
+      predefined: true,
+    };
+    try {
+      this.store.insert(rec);
+    } catch (e) {
+      if (e instanceof BerthError && e.code === 'conflict') return this.store.resolve(DEFAULT_NETWORK);
+      throw e;
+    }
+    writeConflist(this.conflistDir(), rec, ipamDataDir(this.engine));
+    return rec;
+  }
+
+  private conflistDir(): string {
+    return path.join(this.engine.paths.root, 'networks');
+  }
+
+  /** Subnets this store or the host already route. */
+  private takenSubnets(): { subnet: Subnet; owner: string }[] {
+    const out = this.store.list().map((n) => ({ subnet: parseSubnet(n.subnet), owner: `network ${n.name}` }));
+    let routes = '';
+    try {
+      routes = fs.readFileSync('/proc/net/route', 'utf8');
+    } catch {
+      /* no procfs: store networks only */
+    }
+    for (const r of hostRoutes(routes)) out.push({ subnet: r.subnet, owner: `host interface ${r.iface}` });
+    return out;
+  }
+
+  /** A free /24 of the pool; stores start at different offsets so that they rarely meet. */
+  pickSubnet(): Subnet {
+    const pool = parseSubnet(USER_POOL);
+    const start = createHash('sha256').update(this.engine.paths.root).digest().readUInt16BE(0) % 2 ** (24 - pool.prefix);
+    const rotated = { base: (pool.base + start * 256) >>> 0, prefix: pool.prefix };
+    const taken = this.takenSubnets().map((t) => t.subnet);
+    const free = firstFreeWrapped(pool, rotated.base, taken);
+    if (!free) throw new BerthError('unavailable', `no free /24 subnet left in ${USER_POOL}`, { hint: 'remove unused networks (berth network prune) or give --subnet' });
+    return free;
+  }
+
+  list(): NetworkRecord[] {
+    this.ensureDefault();
+    return this.store.list();
+  }
+
+  resolve(nameOrId: string): NetworkRecord {
+    if (nameOrId === DEFAULT_NETWORK || nameOrId === 'default') return this.ensureDefault();
+    return this.store.resolve(nameOrId);
+  }
+
+  /** Creates a bridge network; its bridge and firewall rules exist when this returns. */
+  create(o: CreateNetworkOptions): NetworkRecord {
+    if (!NAME_RE.test(o.name)) throw invalidArgument(`invalid network name "${o.name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (SPECIAL_MODES.includes(o.name) || o.name === DEFAULT_NETWORK) throw conflict(`network with name ${o.name} already exists`, { hint: `${o.name} is predefined; choose another name` });
+    const driver = o.driver ?? 'bridge';
+    if (driver !== 'bridge') throw new BerthError('not_implemented', `network driver "${driver}" is not supported: use bridge`);
+    this.ensureDefault();
+    if (this.engine.db.prepare('SELECT 1 FROM networks WHERE name = ?').get(o.name)) throw conflict(`network with name ${o.name} already exists`);
+    let subnet: Subnet;
+    if (o.subnet) {
+      subnet = parseSubnet(o.subnet);
+      const clash = this.takenSubnets().find((t) => overlaps(t.subnet, subnet));
+      if (clash)
+        throw conflict(`invalid pool request: Pool overlaps with other one on this address space (${o.subnet} overlaps ${formatSubnet(clash.subnet)} of ${clash.owner})`, {
+          hint: 'choose a subnet that no other network or host interface uses',
+        });
+    } else {
+      if (o.gateway) throw invalidArgument('a --gateway needs a --subnet');
+      subnet = this.pickSubnet();
+    }
+    const gateway = o.gateway ?? firstHost(subnet);
+    if (!contains(subnet, parseIp(gateway)) || parseIp(gateway) === subnet.base)
+      throw invalidArgument(`gateway ${gateway} is not a host address of subnet ${formatSubnet(subnet)}`);
+    const id = NetworkStore.newId();
+    const rec: NetworkRecord = {
+      id,
+      name: o.name,
+      created: Date.now(),
+      driver: 'bridge',
+      bridge: `br-${id.slice(0, 12)}`,
+      subnet: formatSubnet(subnet),
+      gateway,
+      internal: o.internal ?? false,
+      labels: o.labels ?? {},
+      options: o.options ?? {},
+      predefined: false,
+    };
+    this.store.insert(rec);
+    try {
+      writeConflist(this.conflistDir(), rec, ipamDataDir(this.engine));
+      ensureBridge(rec, true);
+    } catch (e) {
+      this.destroyInfra(rec);
+      this.store.delete(rec.id);
+      throw e;
+    }
+    return rec;
+  }
+
+  /** Containers (any state) configured to use the network, and the running ones attached to it. */
+  users(rec: NetworkRecord): { configured: ContainerRecord[]; attached: ContainerRecord[] } {
+    const all = new ContainerStore(this.engine.db).list();
+    const configured = all.filter((c) => containerNetworks(c).includes(rec.name) || containerNetworks(c).includes(rec.id));
+    const attached = all.filter((c) => endpoints(c).some((e) => e.NetworkID === rec.id));
+    return { configured, attached };
+  }
+
+  /** Removes a network without attached containers: record, bridge, firewall rules, conflist, reservations. */
+  remove(nameOrId: string): NetworkRecord {
+    const rec = this.resolve(nameOrId);
+    if (rec.predefined) throw new BerthError('permission_denied', `${rec.name} is a pre-defined network and cannot be removed`);
+    const { attached } = this.users(rec);
+    if (attached.length)
+      throw conflict(`error while removing network: network ${rec.name} id ${rec.id} has active endpoints (${attached.map((c) => c.config.name).join(', ')})`, {
+        hint: 'stop those containers or disconnect them (berth network disconnect) first',
+      });
+    this.store.delete(rec.id);
+    this.destroyInfra(rec);
+    return rec;
+  }
+
+  private destroyInfra(rec: NetworkRecord): void {
+    removeNetworkFirewall(rec.bridge);
+    if (fs.existsSync(`/sys/class/net/${rec.bridge}`)) execSync('ip', ['link', 'del', rec.bridge]);
+    fs.rmSync(path.join(this.conflistDir(), `${rec.name}.conflist`), { force: true });
+    fs.rmSync(path.join(ipamDataDir(this.engine), rec.name), { recursive: true, force: true });
+  }
+
+  /**
+   * Removes the host side of every network of this store (bridges, firewall rules, reservations)
+   * and the user-defined records; for tearing a store down (tests, uninstall). Containers should be
+   * removed first.
+   */
+  reset(): void {
+    for (const n of this.store.list()) {
+      this.destroyInfra(n);
+      if (!n.predefined) this.store.delete(n.id);
+    }
+  }
+
+  /** Removes user-defined networks no container uses. */
+  prune(o: { labels?: string[] } = {}): string[] {
+    const out: string[] = [];
+    for (const n of this.list()) {
+      if (n.predefined) continue;
+      if (o.labels?.length && !o.labels.every((l) => matchLabel(n.labels, l))) continue;
+      const u = this.users(n);
+      if (u.configured.length || u.attached.length) continue;
+      this.remove(n.id);
+      out.push(n.name);
+    }
+    return out;
+  }
+
+  /** Connects a container to a network; a running one gets a new interface at once. */
+  async connect(nameOrId: string, container: string, o: { aliases?: string[]; ip?: string } = {}): Promise<void> {
+    const n = this.resolve(nameOrId);
+    const cs = new ContainerStore(this.engine.db);
+    const c = cs.resolve(container);
+    const mode = c.config.network.mode;
+    if (mode === 'none' || mode === 'host' || mode.startsWith('container:'))
+      throw conflict(`container ${c.config.name} uses network mode ${mode} and cannot join other networks`);
+    if (containerNetworks(c).includes(n.name)) throw conflict(`endpoint with name ${c.config.name} already exists in network ${n.name}`);
+    cs.updateConfig(c.config.id, (cfg) => ({
+      ...cfg,
+      network: { ...cfg.network, extraNetworks: [...extraNetworks(cfg.network), n.name], ...(o.aliases?.length ? { aliases: [...cfg.network.aliases, ...o.aliases] } : {}) },
+    }));
+    const cur = cs.get(c.config.id) as ContainerRecord;
+    const st = cur.state.network as ContainerNetworkState | undefined;
+    if (!(cur.state.status === 'running' || cur.state.status === 'paused') || !st?.netns) return;
+    const ifname = `eth${Object.keys(st.networks).length}`;
+    try {
+      ensureBridge(n, false);
+      const r = cniAdd(n, ipamDataDir(this.engine), { id: cur.config.id, netns: st.netns, ifname, ...(o.ip ? { ip: o.ip } : {}) });
+      cs.updateState(cur.config.id, (s) => ({
+        ...s,
+        network: { ...(s.network as unknown as ContainerNetworkState), networks: { ...st.networks, [n.name]: endpoint(n, cur, r, ifname, o.ip) } } as unknown as Record<string, unknown>,
+      }));
+    } catch (e) {
+      cs.updateConfig(c.config.id, (cfg) => ({ ...cfg, network: { ...cfg.network, extraNetworks: extraNetworks(cfg.network).filter((x) => x !== n.name) } }));
+      throw e;
+    }
+    refreshPeers(this.engine, [n.name]);
+  }
+
+  /** Disconnects a container from a network (its primary network only when it is not running). */
+  disconnect(nameOrId: string, container: string, o: { force?: boolean } = {}): void {
+    const n = this.resolve(nameOrId);
+    const cs = new ContainerStore(this.engine.db);
+    const c = cs.resolve(container);
+    if (!containerNetworks(c).includes(n.name) && !o.force) throw conflict(`container ${c.config.name} is not connected to network ${n.name}`);
+    const st = c.state.network as ContainerNetworkState | undefined;
+    const ep = st?.networks?.[n.name];
+    if (c.config.network.mode === n.name || (n.predefined && c.config.network.mode === 'bridge')) {
+      if (ep) throw conflict(`cannot disconnect container ${c.config.name} from its primary network ${n.name} while it runs`, { hint: 'stop it first' });
+      cs.updateConfig(c.config.id, (cfg) => ({ ...cfg, network: { ...cfg.network, mode: 'none' } }));
+      return;
+    }
+    cs.updateConfig(c.config.id, (cfg) => ({ ...cfg, network: { ...cfg.network, extraNetworks: extraNetworks(cfg.network).filter((x) => x !== n.name) } }));
+    if (ep && st) {
+      // Deleting the container end removes the veth pair; the namespace may be gone already.
+      execSync('nsenter', [`--net=${st.netns}`, 'ip', 'link', 'del', ep.Interface]);
+      cniReleaseAddress(n, ipamDataDir(this.engine), { id: c.config.id, ifname: ep.Interface });
+      cs.updateState(c.config.id, (s) => {
+        const cur = s.network as unknown as ContainerNetworkState | undefined;
+        if (!cur) return s;
+        const { [n.name]: _gone, ...rest } = cur.networks;
+        return { ...s, network: { ...cur, networks: rest } as unknown as Record<string, unknown> };
+      });
+      refreshPeers(this.engine, [n.name]);
+    }
+  }
+}
+
+/** firstFree over the pool, starting at `start` and wrapping around. */
+function firstFreeWrapped(pool: Subnet, start: number, taken: Subnet[]): Subnet | undefined {
+  const count = 2 ** (24 - pool.prefix);
+  const offset = (start - pool.base) / 256;
+  for (let i = 0; i < count; i++) {
+    const cand = { base: (pool.base + ((offset + i) % count) * 256) >>> 0, prefix: 24 };
+    if (!taken.some((t) => overlaps(t, cand))) return cand;
+  }
+  return undefined;
+}
+
+function matchLabel(labels: Record<string, string>, f: string): boolean {
+  const eq = f.indexOf('=');
+  return eq < 0 ? f in labels : labels[f.slice(0, eq)] === f.slice(eq + 1);
+}
+
+function extraNetworks(n: ContainerRecord['config']['network']): string[] {
+  return (n as { extraNetworks?: string[] }).extraNetworks ?? [];
+}
+
+/** Network names a container is configured for: its mode (bridge or a user network) and connected ones. */
+export function containerNetworks(c: ContainerRecord): string[] {
+  const mode = c.config.network.mode;
+  const primary = mode === 'none' || mode === 'host' || mode.startsWith('container:') ? [] : [mode === 'default' ? DEFAULT_NETWORK : mode];
+  return [...primary, ...extraNetworks(c.config.network)];
+}
+
+function endpoints(c: ContainerRecord): Endpoint[] {
+  const st = c.state.network as ContainerNetworkState | undefined;
+  return st?.networks ? Object.values(st.networks) : [];
+}
+
+/** Fails with not_found for a network mode naming no network (checked at create, as docker does). */
+export function validateNetworkMode(engine: Engine, mode: string): void {
+  if (mode === 'none' || mode === 'host' || mode === DEFAULT_NETWORK || mode === 'default') return;
+  if (mode.startsWith('container:')) return;
+  new NetworkService(engine).resolve(mode);
+}
+
+/**
+ * Creates the bridge with its gateway address if it does not exist yet (after a reboot or on first
+ * use), and installs the network's firewall rules. `always` also re-checks the rules when the
+ * bridge exists.
+ */
+function ensureBridge(n: NetworkRecord, always: boolean): void {
+  const exists = fs.existsSync(`/sys/class/net/${n.bridge}`);
+  if (exists && !always) return;
+  if (!exists) {
+    // Another store (or anything else) may have taken the subnet while this bridge was down.
+    let routes = '';
+    try {
+      routes = fs.readFileSync('/proc/net/route', 'utf8');
+    } catch {
+      /* no procfs */
+    }
+    const clash = hostRoutes(routes).find((r) => r.iface !== n.bridge && overlaps(r.subnet, parseSubnet(n.subnet)));
+    if (clash)
+      throw conflict(`subnet ${n.subnet} of network ${n.name} is now used by host interface ${clash.iface}`, {
+        hint: n.predefined ? 'remove the other interface, or berth network reset to let the default network pick a new subnet' : `recreate the network with another --subnet`,
+      });
+    const prefix = n.subnet.split('/')[1];
+    const r = execSync('ip', ['-force', '-batch', '-'], { input: `link add ${n.bridge} type bridge\naddr add ${n.gateway}/${prefix} dev ${n.bridge}\nlink set ${n.bridge} up\n` });
+    if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) throw new BerthError('internal', `cannot create bridge ${n.bridge} for network ${n.name}: ${r.stderr.trim()}`);
+  }
+  // 127.0.0.1:port -> container needs locally routed sources on the bridge (then masqueraded).
+  try {
+    fs.writeFileSync(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1');
+  } catch {
+    /* published ports then answer on non-loopback addresses only */
+  }
+  ensureNetworkFirewall(n);
+}
+
+function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixLen: number; gateway: string; mac: string }, ifname: string, ip?: string): Endpoint {
+  const aliases = n.predefined ? null : [...c.config.network.aliases, c.config.id.slice(0, 12)];
+  return {
+    NetworkID: n.id,
+    EndpointID: `${c.config.id.slice(0, 32)}${n.id.slice(0, 32)}`,
+    Gateway: n.internal ? '' : r.gateway,
+    IPAddress: r.ip,
+    IPPrefixLen: r.prefixLen,
+    MacAddress: r.mac,
+    Aliases: aliases,
+    DNSNames: n.predefined ? null : [c.config.name, ...c.config.network.aliases, c.config.id.slice(0, 12)],
+    IPAMConfig: ip ? { IPv4Address: ip } : null,
+    IPv6Gateway: '',
+    GlobalIPv6Address: '',
+    GlobalIPv6PrefixLen: 0,
+    Links: null,
+    DriverOpts: null,
+    Interface: ifname,
+  };
+}
+
+// ------------------------------------------------------------------ container hooks
+
+export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord): Promise<{ netnsPath: string } | undefined> {
+  const names = containerNetworks(rec);
+  if (!names.length) return undefined;
+  const svc = new NetworkService(engine);
+  const nets = names.map((n) => svc.resolve(n));
+  const id = rec.config.id;
+  const cs = new ContainerStore(engine.db);
+  const netnsPath = path.join(netnsDir(engine), id);
+  const dataDir = ipamDataDir(engine);
+  // Leftovers of an earlier run that was never torn down (killed berth): release them first.
+  teardownContainerNetwork(engine, id);
+  const st: ContainerNetworkState = { netns: netnsPath, ipAddress: '', gateway: '', macAddress: '', ipPrefixLen: 0, networks: {}, ports: [] };
+  // Record the intent before any side effect, so a crash leaves something to clean up.
+  cs.updateState(id, (s) => ({ ...s, network: st as unknown as Record<string, unknown> }));
+  try {
+    createNetns(netnsPath);
+    for (const [i, n] of nets.entries()) {
+      ensureBridge(n, false);
+      const ifname = `eth${i}`;
+      const ip = i === 0 ? rec.config.network.ip : undefined;
+      if (ip) {
+        if (n.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
+        if (!contains(parseSubnet(n.subnet), parseIp(ip))) throw invalidArgument(`requested IP address ${ip} is not in the subnet ${n.subnet} of network ${n.name}`);
+      }
+      const r = cniAdd(n, dataDir, { id, netns: netnsPath, ifname, ...(ip ? { ip } : {}) });
+      st.networks[n.name] = endpoint(n, rec, r, ifname, ip);
+      if (i === 0) Object.assign(st, { ipAddress: r.ip, gateway: n.internal ? '' : r.gateway, macAddress: r.mac, ipPrefixLen: r.prefixLen });
+      cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
+    }
+    if (rec.config.ports.length) {
+      const ports = await resolvePorts(rec.config.ports);
+      // Allocation and check in one transaction: two concurrent runs cannot both get a port.
+      writeTx(engine.db, () => {
+        for (const other of cs.list()) {
+          if (other.config.id === id) continue;
+          const taken = ((other.state.network as ContainerNetworkState | undefined)?.ports ?? []) as PortBinding[];
+          for (const p of ports) if (taken.some((t) => t.protocol === p.protocol && t.hostPort === p.hostPort && ipsClash(t.hostIp, p.hostIp))) throw portTaken(p);
+        }
+        st.ports = ports;
+        cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
+      });
+      addPortRules(id, st.ipAddress, ports);
+    }
+    fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, peersOf(engine, rec, nets)));
+  } catch (e) {
+    teardownContainerNetwork(engine, id);
+    throw e;
+  }
+  refreshPeers(engine, nets.filter((n) => !n.predefined).map((n) => n.name), id);
+  return { netnsPath };
+}
+
+/**
+ * Releases what setupContainerNetwork made for the container's last run: port rules, addresses,
+ * the namespace (which takes the veths with it), and its entries in peers' hosts files.
+ * With `startedAt`, only the run that started then (a newer run's network stays). Never throws.
+ */
+export function teardownContainerNetwork(engine: Engine, id: string, o: { startedAt?: number } = {}): void {
+  const cs = new ContainerStore(engine.db);
+  let claimed: ContainerNetworkState | undefined;
+  try {
+    cs.updateState(id, (s) => {
+      if (!s.network || (o.startedAt !== undefined && s.startedAt !== o.startedAt)) return s;
+      claimed = s.network as unknown as ContainerNetworkState;
+      const { network: _n, ...rest } = s;
+      return rest;
+    });
+  } catch {
+    return; // no such container
+  }
+  if (!claimed) return;
+  releaseNetwork(engine, id, claimed);
+  refreshPeers(engine, Object.keys(claimed.networks ?? {}), id);
+}
+
+/** The teardown steps themselves; also used by system check for leftovers of unknown containers. */
+export function releaseNetwork(engine: Engine, id: string, st: Partial<ContainerNetworkState>): string[] {
+  const errors: string[] = [];
+  const step = (what: string, fn: () => void) => {
+    try {
+      fn();
+    } catch (e) {
+      errors.push(`${what}: ${(e as Error).message}`);
+    }
+  };
+  if (st.ports?.length) step('port rules', () => removePortRules(id));
+  step('namespace', () => removeNetns(st.netns ?? path.join(netnsDir(engine), id)));
+  const store = new NetworkStore(engine);
+  for (const [name, ep] of Object.entries(st.networks ?? {})) {
+    const n = store.get(ep.NetworkID) ?? store.list().find((x) => x.name === name);
+    if (n) step(`address on ${name}`, () => cniReleaseAddress(n, ipamDataDir(engine), { id, ifname: ep.Interface }));
+  }
+  return errors;
+}
+
+/** Removal hook (ContainerService.remove): whatever is still attached goes. */
+export function onContainerRemove(engine: Engine, rec: ContainerRecord): void {
+  teardownContainerNetwork(engine, rec.config.id);
+}
+
+export function hostsPath(engine: Engine, id: string): string {
+  return path.join(engine.paths.containers, id, 'hosts');
+}
+
+/** Running members of the container's user-defined networks, with the names they answer to. */
+function peersOf(engine: Engine, rec: ContainerRecord, nets: NetworkRecord[]): HostsPeer[] {
+  const user = new Set(nets.filter((n) => !n.predefined).map((n) => n.id));
+  if (!user.size) return [];
+  const out: HostsPeer[] = [];
+  for (const c of new ContainerStore(engine.db).list()) {
+    if (c.config.id === rec.config.id) continue;
+    for (const ep of endpoints(c)) if (user.has(ep.NetworkID) && ep.IPAddress) out.push({ ip: ep.IPAddress, names: ep.DNSNames ?? [c.config.name] });
+  }
+  return out;
+}
+
+/** Rewrites, in place, the hosts files of running members of the given networks (except `skip`). */
+function refreshPeers(engine: Engine, networkNames: string[], skip?: string): void {
+  if (!networkNames.length) return;
+  const store = new NetworkStore(engine);
+  const nets = store.list().filter((n) => networkNames.includes(n.name) && !n.predefined);
+  if (!nets.length) return;
+  const ids = new Set(nets.map((n) => n.id));
+  for (const c of new ContainerStore(engine.db).list()) {
+    if (c.config.id === skip) continue;
+    const st = c.state.network as ContainerNetworkState | undefined;
+    if (!st?.networks || !Object.values(st.networks).some((e) => ids.has(e.NetworkID))) continue;
+    const mine = Object.values(st.networks).map((e) => store.get(e.NetworkID)).filter((x): x is NetworkRecord => !!x);
+    try {
+      // writeFileSync truncates and writes the same inode: the container's bind mount follows.
+      fs.writeFileSync(hostsPath(engine, c.config.id), renderHosts(c, st.ipAddress, peersOf(engine, c, mine)));
+    } catch {
+      /* container being removed */
+    }
+  }
+}
+
+// ------------------------------------------------------------------ published ports
+
+function ipsClash(a: string, b: string): boolean {
+  const any = (x: string) => x === '' || x === '0.0.0.0';
+  return any(a) || any(b) || a === b;
+}
+
+function portTaken(p: PortBinding): BerthError {
+  return conflict(`Bind for ${p.hostIp || '0.0.0.0'}:${p.hostPort} failed: port is already allocated`, { hint: 'choose another host port, or -p CONTAINER_PORT for a free one' });
+}
+
+/** Checks requested host ports against the host's listeners and picks free ones for port 0. */
+async function resolvePorts(ports: PortBinding[]): Promise<PortBinding[]> {
+  const out: PortBinding[] = [];
+  for (const p of ports) {
+    const host = p.hostIp || '0.0.0.0';
+    if (p.hostIp && p.hostIp !== '0.0.0.0' && !net.isIPv4(p.hostIp)) throw invalidArgument(`host IP ${p.hostIp} is not an IPv4 address (IPv6 publishing is not supported)`);
+    let port = p.hostPort;
+    try {
+      port = await probe(p.protocol, host, port);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw portTaken(p);
+      if (code === 'EADDRNOTAVAIL') throw invalidArgument(`Bind for ${host}:${p.hostPort} failed: cannot assign requested address (no such address on this host)`);
+      throw new BerthError('internal', `checking host port ${host}:${p.hostPort}: ${(e as Error).message}`, { cause: e });
+    }
+    out.push({ ...p, hostPort: port });
+  }
+  // Two bindings of one request may not share a port either.
+  const seen = new Set<string>();
+  for (const p of out) {
+    const k = `${p.protocol}/${p.hostPort}`;
+    if (seen.has(k)) throw portTaken(p);
+    seen.add(k);
+  }
+  return out;
+}
+
+/** Binds and releases host:port (0 = any free port); resolves with the port. */
+function probe(proto: 'tcp' | 'udp', host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    if (proto === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', reject);
+      s.bind(port, host, () => {
+        const got = s.address().port;
+        s.close(() => resolve(got));
+      });
+      return;
+    }
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen({ port, host, exclusive: true }, () => {
+      const got = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(got));
+    });
+  });
+}
+

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { firstFree, formatSubnet, hostRoutes, overlaps, parseSubnet } from './subnet.js';
+
+test('parseSubnet accepts CIDRs and refuses host bits and junk', () => {
+  assert.equal(formatSubnet(parseSubnet('10.89.0.0/16')), '10.89.0.0/16');
+  assert.throws(() => parseSubnet('10.89.0.1/16'), /host bits/);
+  assert.throws(() => parseSubnet('10.89.0.0'), /CIDR/);
+  assert.throws(() => parseSubnet('300.1.0.0/16'), /invalid IPv4/);
+});
+
+test('overlaps is symmetric and prefix-aware', () => {
+  assert.ok(overlaps(parseSubnet('10.89.0.0/16'), parseSubnet('10.89.3.0/24')));
+  assert.ok(overlaps(parseSubnet('10.89.3.0/24'), parseSubnet('10.89.0.0/16')));
+  assert.ok(!overlaps(parseSubnet('10.89.0.0/16'), parseSubnet('10.90.0.0/24')));
+});
+
+test('firstFree skips taken subnets', () => {
+  const pool = parseSubnet('10.90.0.0/15');
+  const got = firstFree(pool, 24, [parseSubnet('10.90.0.0/24'), parseSubnet('10.90.1.0/24')]);
+  assert.equal(got && formatSubnet(got), '10.90.2.0/24');
+  assert.equal(firstFree(parseSubnet('10.90.0.0/24'), 24, [parseSubnet('10.0.0.0/8')]), undefined);
+});
+
+test('hostRoutes reads /proc/net/route', () => {
+  const text = [
+    'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT',
+    'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0',
+    'eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0',
+    'berth0\t0000590A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0',
+  ].join('\n');
+  assert.deepEqual(hostRoutes(text).map((r) => `${r.iface} ${formatSubnet(r.subnet)}`), ['eth0 192.0.2.0/24', 'berth0 10.89.0.0/16']);
+});

@@ -1,0 +1,280 @@
+/**
+ * `berth build` end to end on busybox: instructions and the resulting config, multi-stage, cache hits
+ * and invalidation, .dockerignore, build args, heredocs, RUN mounts, secrets, failures, reproducibility,
+ * stdin forms, and (printed, not asserted) timings of an 8-step 5,000-file context.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestStore, isRoot, mountsUnder } from './helpers.js';
+
+const store = new TestStore('build');
+let n = 0;
+function ctxDir(files: Record<string, string>): string {
+  const dir = path.join(store.dir, `ctx-${n++}`);
+  for (const [f, content] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.writeFileSync(path.join(dir, f), content);
+  }
+  return dir;
+}
+const config = (img: string) => JSON.parse(store.ok(['image', 'inspect', img, '--format', '{{json .Config}}'])) as Record<string, unknown>;
+const cat = (img: string, file: string) => store.ok(['run', '--rm', img, 'cat', file]);
+
+describe('build', { skip: !isRoot && 'needs root' }, () => {
+  before(() => store.busybox());
+  after(() => store.cleanup());
+
+  it('applies every instruction to the config as docker does', () => {
+    const dir = ctxDir({
+      Dockerfile: [
+        'FROM busybox',
+        'LABEL a=1 "b c"=two',
+        'MAINTAINER someone',
+        'ENV A=x B="y z"',
+        'ARG V=1',
+        'WORKDIR /app',
+        'WORKDIR sub',
+        'USER 1000:1000',
+        'EXPOSE 80 53/udp',
+        'VOLUME /data',
+        'STOPSIGNAL SIGINT',
+        'HEALTHCHECK --interval=5s --retries=2 CMD true',
+        'SHELL ["/bin/sh", "-ec"]',
+        'ONBUILD RUN echo child',
+        'ENTRYPOINT ["/bin/echo"]',
+        'CMD hello $A',
+      ].join('\n'),
+    });
+    store.ok(['build', '-q', '-t', 'all:1', dir]);
+    const c = config('all:1');
+    assert.deepEqual(c.Env, ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'A=x', 'B=y z']);
+    assert.deepEqual(c.Labels, { a: '1', 'b c': 'two' });
+    assert.equal(c.WorkingDir, '/app/sub');
+    assert.equal(c.User, '1000:1000');
+    assert.deepEqual(c.ExposedPorts, { '80/tcp': {}, '53/udp': {} });
+    assert.deepEqual(c.Volumes, { '/data': {} });
+    assert.equal(c.StopSignal, 'SIGINT');
+    assert.deepEqual(c.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 2 });
+    assert.deepEqual(c.Shell, ['/bin/sh', '-ec']);
+    assert.deepEqual(c.OnBuild, ['RUN echo child']);
+    assert.deepEqual(c.Entrypoint, ['/bin/echo']);
+    assert.deepEqual(c.Cmd, ['/bin/sh', '-ec', 'hello $A']);
+    const hist = store.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'all:1']);
+    assert.match(hist, /^CMD \["\/bin\/sh" "-ec" "hello \$A"\]$/m);
+    assert.match(hist, /^WORKDIR \/app # buildkit$/m);
+    // The ONBUILD trigger fires in a child build and is not inherited.
+    const child = ctxDir({ Dockerfile: 'FROM all:1\nUSER root\nRUN test -d /app/sub && echo fired > /fired\n' });
+    store.ok(['build', '-q', '-t', 'child:1', child]);
+    assert.equal(config('child:1').OnBuild ?? null, null);
+    assert.equal(store.ok(['run', '--rm', '--entrypoint', 'cat', 'child:1', '/fired']), 'fired\n');
+  });
+
+  it('builds only the stages the target needs and copies between stages', () => {
+    const dir = ctxDir({
+      Dockerfile: [
+        'FROM busybox AS base',
+        'RUN echo base > /base',
+        'FROM busybox AS unused',
+        'RUN false',
+        'FROM base AS build',
+        'RUN echo built > /out',
+        'FROM busybox',
+        'COPY --from=build /out /base /res/',
+        'COPY --from=0 /base /b0',
+      ].join('\n'),
+    });
+    store.ok(['build', '-q', '-t', 'ms:1', dir]);
+    assert.equal(cat('ms:1', '/res/out'), 'built\n');
+    assert.equal(cat('ms:1', '/b0'), 'base\n');
+    store.ok(['build', '-q', '-t', 'ms:base', '--target', 'build', dir]);
+    assert.equal(cat('ms:base', '/out'), 'built\n');
+  });
+
+  it('caches steps, invalidates from the first step reading a changed file, and honours --no-cache', () => {
+    const dir = ctxDir({
+      Dockerfile: 'FROM busybox\nCOPY a /a\nRUN echo run1\nCOPY b /b\nRUN cat /a /b > /ab\n',
+      a: 'A\n',
+      b: 'B\n',
+    });
+    store.ok(['build', '-t', 'cache:1', dir]);
+    const again = store.run(['build', '--progress', 'plain', '-t', 'cache:1', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((again.stderr.match(/CACHED/g) ?? []).length, 4);
+    fs.writeFileSync(path.join(dir, 'b'), 'B2\n');
+    const changed = store.run(['build', '--progress', 'plain', '-t', 'cache:1', dir]);
+    assert.equal((changed.stderr.match(/CACHED/g) ?? []).length, 2, changed.stderr);
+    assert.equal(cat('cache:1', '/ab'), 'A\nB2\n');
+    const nc = store.run(['build', '--progress', 'plain', '--no-cache', '-t', 'cache:1', dir]);
+    assert.doesNotMatch(nc.stderr, /CACHED/);
+    // Intermediate images stay hidden from `images`.
+    const shown = store.ok(['images', '-q']).split('\n').filter(Boolean).length;
+    const all = store.ok(['images', '-a', '-q']).split('\n').filter(Boolean).length;
+    assert.ok(all >= shown + 4, `images -a shows ${all}, images ${shown}`);
+  });
+
+  it('honours .dockerignore and Dockerfile.dockerignore', () => {
+    const dir = ctxDir({
+      Dockerfile: 'FROM busybox\nCOPY . /c/\nRUN find /c -type f | sort\n',
+      '.dockerignore': '*.log\nsecret/\n!secret/keep\n',
+      'a.txt': 'a',
+      'x.log': 'x',
+      'secret/k': 'k',
+      'secret/keep': 'keep',
+    });
+    store.ok(['build', '-q', '-t', 'ign:1', dir]);
+    const files = store.ok(['run', '--rm', 'ign:1', 'find', '/c', '-type', 'f']).split('\n').filter(Boolean).sort();
+    assert.deepEqual(files, ['/c/.dockerignore', '/c/Dockerfile', '/c/a.txt', '/c/secret/keep']);
+  });
+
+  it('passes build args and expands heredocs', () => {
+    const dir = ctxDir({
+      Dockerfile: [
+        'FROM busybox',
+        'ARG WHO=world',
+        'RUN echo "hi $WHO" > /greet',
+        'COPY <<EOF /h.txt',
+        'hello ${WHO}',
+        'EOF',
+        'RUN <<EOF',
+        'echo script >> /greet',
+        'EOF',
+      ].join('\n'),
+    });
+    store.ok(['build', '-q', '--build-arg', 'WHO=berth', '-t', 'args:1', dir]);
+    assert.equal(cat('args:1', '/greet'), 'hi berth\nscript\n');
+    assert.equal(cat('args:1', '/h.txt'), 'hello berth\n');
+    const hist = store.ok(['history', '--no-trunc', '--format', '{{.CreatedBy}}', 'args:1']);
+    assert.match(hist, /RUN \|1 WHO=berth \/bin\/sh -c echo "hi \$WHO" > \/greet # buildkit/);
+  });
+
+  it('keeps RUN --mount=type=cache across builds and never stores secrets in layers', () => {
+    const secret = path.join(store.dir, 'tok');
+    fs.writeFileSync(secret, 's3cr3t-value');
+    const dir = ctxDir({
+      Dockerfile: [
+        'FROM busybox',
+        'ARG N',
+        'RUN --mount=type=cache,target=/cache echo $N >> /cache/log && cat /cache/log > /seen',
+        'RUN --mount=type=secret,id=tok cp /run/secrets/tok /copied-len && wc -c < /run/secrets/tok > /len && rm /copied-len',
+      ].join('\n'),
+    });
+    store.ok(['build', '-q', '--build-arg', 'N=1', '--secret', `id=tok,src=${secret}`, '-t', 'mnt:1', dir]);
+    store.ok(['build', '-q', '--build-arg', 'N=2', '--secret', `id=tok,src=${secret}`, '-t', 'mnt:2', dir]);
+    assert.equal(cat('mnt:2', '/seen'), '1\n2\n');
+    assert.equal(cat('mnt:2', '/len').trim(), '12');
+    const r = store.run(['run', '--rm', 'mnt:2', 'sh', '-c', 'ls /run/secrets /cache 2>&1; true']);
+    assert.match(r.stdout, /No such file/);
+    const saved = spawnSync(process.execPath, store.args(['save', 'mnt:2']), { maxBuffer: 64 << 20 });
+    assert.ok(!saved.stdout.includes(Buffer.from('s3cr3t-value')), 'secret found in the saved image');
+  });
+
+  it('fails a RUN with its output and exit code, tagging nothing and leaving nothing behind', () => {
+    const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN echo before\nRUN echo oops; exit 3\n' });
+    const r = store.run(['build', '--progress', 'plain', '-t', 'bad:1', dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /oops/);
+    assert.match(r.stderr, /Dockerfile:3: process "\/bin\/sh -c echo oops; exit 3" did not complete successfully: exit code: 3/);
+    assert.equal(store.run(['image', 'inspect', 'bad:1']).code, 1);
+    assert.deepEqual(mountsUnder(store.dir), []);
+    const runc = spawnSync('runc', ['--root', path.join(store.runroot, 'runtime', 'build'), 'list', '-q']).stdout.toString().trim();
+    assert.equal(runc, '');
+    const tmp = path.join(store.root, 'cache', 'build-tmp');
+    assert.deepEqual(fs.existsSync(tmp) ? fs.readdirSync(tmp) : [], []);
+  });
+
+  it('names the Dockerfile line of errors', () => {
+    const dir = ctxDir({ Dockerfile: 'FROM busybox\n\nCOPY missing /x\n' });
+    const r = store.run(['build', dir]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Dockerfile:3: .*"\/missing": not found/);
+    const bad = ctxDir({ Dockerfile: 'FROM busybox\nFOO bar\n' });
+    assert.match(store.run(['build', bad]).stderr, /Dockerfile:2: unknown instruction: FOO/i);
+  });
+
+  it('is reproducible with SOURCE_DATE_EPOCH', () => {
+    const dir = ctxDir({ Dockerfile: 'FROM busybox\nCOPY f /f\nRUN echo x > /x\nCMD ["cat", "/f"]\n', f: 'data' });
+    const a = store.ok(['build', '-q', '--no-cache', '--build-arg', 'SOURCE_DATE_EPOCH=1700000000', dir]).trim();
+    const b = store.ok(['build', '-q', '--no-cache', '--build-arg', 'SOURCE_DATE_EPOCH=1700000000', dir]).trim();
+    assert.equal(a, b);
+  });
+
+  it('reads the Dockerfile or a tar context from stdin', () => {
+    const dir = ctxDir({ f: 'from-dir\n' });
+    store.ok(['build', '-q', '-t', 'stdin:1', '-f', '-', dir], { input: 'FROM busybox\nCOPY f /f\n' });
+    assert.equal(cat('stdin:1', '/f'), 'from-dir\n');
+    const tdir = ctxDir({ Dockerfile: 'FROM busybox\nCOPY g /g\n', g: 'from-tar\n' });
+    const tar = spawnSync('tar', ['-C', tdir, '-cf', '-', '.']).stdout;
+    store.ok(['build', '-q', '-t', 'stdin:2', '-'], { input: tar });
+    assert.equal(cat('stdin:2', '/g'), 'from-tar\n');
+  });
+
+  it('adds URLs with --checksum and extracts local archives', async () => {
+    const server = http.createServer((_req, res) => res.end('remote\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const dir = ctxDir({ 'in/z': 'zz\n' });
+      spawnSync('tar', ['-C', path.join(dir, 'in'), '-czf', path.join(dir, 'a.tgz'), '.']);
+      const sum = 'sha256:0f3d7e2c4bdd3a7b64b1aa1b9b5a0bcdbe6d1ea1e33e5f6d4e0a1cbbdce8c0f5';
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM busybox\nADD http://127.0.0.1:${port}/r.txt /dl/\nADD a.tgz /ex/\n`);
+      // A child process must not block on our own server: build asynchronously.
+      const child = store.spawn(['build', '-q', '-t', 'add:1', dir]);
+      const code = await new Promise<number>((r) => child.on('close', (c) => r(c ?? -1)));
+      assert.equal(code, 0);
+      assert.equal(cat('add:1', '/dl/r.txt'), 'remote\n');
+      assert.equal(cat('add:1', '/ex/z'), 'zz\n');
+      fs.writeFileSync(path.join(dir, 'Dockerfile'), `FROM busybox\nADD --checksum=${sum} http://127.0.0.1:${port}/r.txt /dl/\n`);
+      const bad = store.spawn(['build', '-q', dir]);
+      let err = '';
+      bad.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      assert.notEqual(await new Promise<number>((r) => bad.on('close', (c) => r(c ?? -1))), 0);
+      assert.match(err, /digest mismatch/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('warns on run when the context changed since the build', () => {
+    const dir = ctxDir({ Dockerfile: 'FROM busybox\nCOPY f /f\n', f: 'one' });
+    store.ok(['build', '-q', '-t', 'stale:1', dir]);
+    assert.doesNotMatch(store.run(['run', '--rm', 'stale:1', 'true']).stderr, /has changed/);
+    fs.writeFileSync(path.join(dir, 'f'), 'two');
+    const r = store.run(['run', '--rm', 'stale:1', 'true']);
+    assert.match(r.stderr, new RegExp(`image stale:1 was built from ${dir}, which has changed since; rebuild with: berth build -t stale:1 ${dir}`));
+  });
+
+  it('lints with --check', () => {
+    const dir = ctxDir({ Dockerfile: 'FROM busybox as b\nMAINTAINER me\n' });
+    const r = store.run(['build', '--check', dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /FromAsCasing/);
+    assert.match(r.stdout, /MaintainerDeprecated/);
+  });
+
+  it('prints timings of an 8-step build of a 5,000-file, 20 MiB context', () => {
+    const dir = path.join(store.dir, 'big');
+    for (let i = 0; i < 5000; i++) {
+      const d = path.join(dir, `d${i % 50}`);
+      fs.mkdirSync(d, { recursive: true });
+      fs.writeFileSync(path.join(d, `f${i}`), Buffer.alloc(4096, i % 251));
+    }
+    fs.writeFileSync(
+      path.join(dir, 'Dockerfile'),
+      'FROM busybox\nENV A=1\nWORKDIR /src\nCOPY d1 /src/d1\nRUN ls /src/d1 | wc -l\nCOPY . /src/\nRUN du -s /src\nCMD ["sh"]\n',
+    );
+    const time = (label: string) => {
+      const t0 = process.hrtime.bigint();
+      store.ok(['build', '-q', '-t', 'big:1', dir], { timeout: 300_000 });
+      console.log(`# build ${label}: ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s`);
+    };
+    time('cold');
+    time('cached');
+    fs.writeFileSync(path.join(dir, 'd7', 'f7'), 'changed');
+    time('one file changed');
+  });
+});

@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { TestStore, eventually } from './helpers.js';
+
+/** GET http://127.0.0.1:port/ -> body (traffic to loopback only). */
+function get(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (r) => {
+        let d = '';
+        r.on('data', (c: Buffer) => (d += c.toString()));
+        r.on('end', () => resolve(d));
+      })
+      .on('error', reject)
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy(new Error('timeout'));
+      });
+  });
+}
+
+async function eventuallyGet(port: number): Promise<string> {
+  const end = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await get(port);
+    } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+describe('networks: CNI bridge, names, published ports', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  const s = new TestStore('net');
+  const www = path.join(s.dir, 'www');
+  before(() => {
+    s.busybox();
+    fs.mkdirSync(www, { recursive: true });
+    fs.writeFileSync(path.join(www, 'index.html'), 'hello from berth\n');
+  });
+  after(() => s.cleanup());
+
+  test('a default run gets an address on the default bridge, --network none only loopback', () => {
+    const out = s.ok(['run', '--rm', 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+    assert.match(out, /inet 10\.(89|9[01])\.\d+\.\d+\//);
+    const none = s.ok(['run', '--rm', '--network', 'none', 'busybox', 'ip', '-o', 'link']);
+    assert.doesNotMatch(none, /eth0/);
+  });
+
+  test('containers on a user network reach each other by name and alias over TCP', async () => {
+    s.ok(['network', 'create', 'appnet']);
+    s.ok(['run', '-d', '--name', 'srv', '--network', 'appnet', '--network-alias', 'db', 'busybox', 'sh', '-c', 'while true; do echo pong | nc -l -p 8080; done']);
+    const byName = s.ok(['run', '--rm', '--network', 'appnet', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do nc srv 8080 && exit 0; sleep 0.3; done; exit 1']);
+    assert.equal(byName.trim(), 'pong');
+    const byAlias = s.ok(['run', '--rm', '--network', 'appnet', 'busybox', 'nc', 'db', '8080']);
+    assert.equal(byAlias.trim(), 'pong');
+    // A peer that joins later appears in the running container's /etc/hosts.
+    s.ok(['run', '-d', '--name', 'late', '--network', 'appnet', 'busybox', 'sleep', '60']);
+    await eventually(() => s.ok(['exec', 'srv', 'cat', '/etc/hosts']).includes('late'));
+    const doc = JSON.parse(s.ok(['network', 'inspect', 'appnet'])) as { Containers: Record<string, { Name: string }> }[];
+    assert.deepEqual(Object.values(doc[0]?.Containers ?? {}).map((c) => c.Name).sort(), ['late', 'srv']);
+    const rm = s.run(['network', 'rm', 'appnet']);
+    assert.equal(rm.code, 1);
+    assert.match(rm.stderr, /has active endpoints/);
+    s.ok(['rm', '-f', 'srv', 'late']);
+    s.ok(['network', 'rm', 'appnet']);
+  });
+
+  test('a published port answers on 127.0.0.1; berth port lists it; -P picks free ports', async () => {
+    const port = await freePort();
+    const id = s.ok(['run', '-d', '-p', `${port}:80`, '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']).trim();
+    assert.equal(await eventuallyGet(port), 'hello from berth\n');
+    assert.match(s.ok(['port', id]), new RegExp(`80/tcp -> 0\\.0\\.0\\.0:${port}`));
+    const conflict = s.run(['run', '-d', '--name', 'clash', '-p', `${port}:80`, 'busybox', 'true']);
+    assert.equal(conflict.code, 125);
+    assert.match(conflict.stderr, new RegExp(`Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated`));
+    const clash = JSON.parse(s.ok(['inspect', 'clash'])) as { NetworkSettings: { IPAddress: string } }[];
+    assert.equal(clash[0]?.NetworkSettings.IPAddress, '', 'nothing is left attached after the failed start');
+    s.ok(['rm', '-f', id, 'clash']);
+    const pid = s.ok(['run', '-d', '-P', '--expose', '80', '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']).trim();
+    const m = /80\/tcp -> 0\.0\.0\.0:(\d+)/.exec(s.ok(['port', pid]));
+    assert.ok(m, 'an exposed port was published');
+    assert.equal(await eventuallyGet(Number(m[1])), 'hello from berth\n');
+    s.ok(['rm', '-f', pid]);
+  });
+
+  test('errors: overlapping subnet, unknown network', () => {
+    s.ok(['network', 'create', '--subnet', '10.93.250.0/24', 'ov1']);
+    const ov = s.run(['network', 'create', '--subnet', '10.93.250.128/25', 'ov2']);
+    assert.equal(ov.code, 1);
+    assert.match(ov.stderr, /Pool overlaps with other one on this address space/);
+    s.ok(['network', 'rm', 'ov1']);
+    const un = s.run(['run', '--rm', '--network', 'nosuchnet', 'busybox', 'true']);
+    assert.equal(un.code, 125);
+    assert.match(un.stderr, /network nosuchnet not found/);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '');
+  });
+
+  test('nothing leaks after rm: namespace, veth, iptables rules, address reservation', async () => {
+    const port = await freePort();
+    s.ok(['network', 'create', 'leaknet']);
+    const id = s.ok(['run', '-d', '--network', 'leaknet', '-p', `${port}:80`, 'busybox', 'sleep', '60']).trim();
+    const short = id.slice(0, 12);
+    const ns = path.join(s.runroot, 'netns', id);
+    assert.ok(fs.existsSync(ns));
+    const ipam = path.join(s.runroot, 'cni', 'networks', 'leaknet');
+    const reserved = () => fs.readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+    assert.equal(reserved().length, 1);
+    assert.match(spawnSync('iptables-save', ['-t', 'nat']).stdout.toString(), new RegExp(`BERTH-DN-${short}`));
+    const bridge = `br-${(JSON.parse(s.ok(['network', 'inspect', 'leaknet'])) as { Id: string }[])[0]?.Id.slice(0, 12)}`;
+    assert.ok(fs.readdirSync(`/sys/class/net/${bridge}/brif`).length === 1, 'one veth on the bridge');
+    s.ok(['rm', '-f', id]);
+    assert.ok(!fs.existsSync(ns), 'namespace removed');
+    assert.deepEqual(reserved(), [], 'address released');
+    assert.doesNotMatch(spawnSync('iptables-save', ['-t', 'nat']).stdout.toString(), new RegExp(`BERTH-DN-${short}`));
+    await eventually(() => fs.readdirSync(`/sys/class/net/${bridge}/brif`).length === 0, 10_000);
+    s.ok(['network', 'rm', 'leaknet']);
+    assert.ok(!fs.existsSync(`/sys/class/net/${bridge}`), 'bridge removed with the network');
+    assert.doesNotMatch(spawnSync('iptables-save').stdout.toString(), new RegExp(`berth-net:${bridge}`));
+    assert.match(s.ok(['system', 'check']), /store is consistent/);
+  });
+
+  test('system check --repair releases a namespace left by a killed berth', () => {
+    // Simulate the leftovers of a crash: a reservation and a namespace of an unknown container.
+    const id = s.ok(['run', '-d', 'busybox', 'sleep', '60']).trim();
+    const ns = path.join(s.runroot, 'netns', id);
+    const copy = path.join(s.runroot, 'netns', 'f'.repeat(64));
+    spawnSync('touch', [copy]);
+    spawnSync('mount', ['--bind', ns, copy]);
+    s.ok(['rm', '-f', id]);
+    const r = s.run(['system', 'check']);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /network namespace of unknown container ffffffffffff/);
+    s.ok(['system', 'check', '--repair']);
+    assert.ok(!fs.existsSync(copy));
+    assert.match(s.ok(['system', 'check']), /store is consistent/);
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Shared pieces of the reliability suite: store invariants checked after every fault, and inputs
+ * large enough that an operation takes a while (so a kill lands inside it).
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REPO, type TestStore, conmonsFor, eventually, mountsUnder } from '../helpers.js';
+
+/**
+ * A root file system tarball: busybox (so images made from it run), `/marker`, and `mb` MiB of
+ * incompressible data in 1 MiB files.
+ */
+export function makeRootfsTar(dir: string, mb: number, marker: string): string {
+  const root = path.join(dir, `rootfs-${marker}`);
+  fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
+  fs.mkdirSync(path.join(root, 'data'), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(root, 'bin', 'busybox'));
+  fs.chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
+  for (const a of ['sh', 'cat', 'ls', 'test', 'echo', 'dd', 'true']) fs.symlinkSync('busybox', path.join(root, 'bin', a));
+  fs.writeFileSync(path.join(root, 'marker'), `${marker}\n`);
+  for (let i = 0; i < mb; i++) fs.writeFileSync(path.join(root, 'data', `f${i}`), randomBytes(1 << 20));
+  const tar = path.join(dir, `rootfs-${marker}.tar`);
+  const r = spawnSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', tar, '.']);
+  if (r.status !== 0) throw new Error(`tar failed: ${r.stderr}`);
+  fs.rmSync(root, { recursive: true, force: true });
+  return tar;
+}
+
+/** Result of one SIGKILLed command. */
+export interface KillOutcome {
+  /** True when the command finished before the signal landed. */
+  finished: boolean;
+  code: number | null;
+}
+
+/** Starts `berth args` and SIGKILLs it after `delayMs` (unless it finished first). */
+export function runAndKill(s: TestStore, args: string[], delayMs: number, input?: string): Promise<KillOutcome> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, s.args(args), { stdio: [input ? 'pipe' : 'ignore', 'ignore', 'ignore'] });
+    if (input && p.stdin) p.stdin.end(input);
+    let killed = false;
+    const t = setTimeout(() => {
+      killed = true;
+      p.kill('SIGKILL');
+    }, delayMs);
+    p.on('exit', (code, sig) => {
+      clearTimeout(t);
+      resolve({ finished: !(killed && sig === 'SIGKILL'), code });
+    });
+  });
+}
+
+export interface CheckOutcome {
+  /** `system check` was clean before repair (it ignores leftovers younger than a minute). */
+  clean: boolean;
+  /** What `system check --repair` found and repaired (leftovers of the killed operation). */
+  problems: string[];
+}
+
+/**
+ * The post-fault invariant: `system check` is clean, or `system check --repair` makes it so. Repair
+ * always runs (it also removes leftovers too young for a plain check to report); afterwards no
+ * tmp-/trash- layer directory and no ingest file is left, and the database passes integrity_check.
+ */
+export function assertRecoverable(s: TestStore, what: string): CheckOutcome {
+  const first = s.run(['system', 'check']);
+  const rep = s.run(['system', 'check', '--repair']);
+  const problems = rep.stdout.split('\n').filter((l) => l.startsWith('repaired:') || l.startsWith('problem:'));
+  const again = s.run(['system', 'check']);
+  assert.equal(again.code, 0, `${what}: store still inconsistent after --repair\nfirst: ${first.stdout}${first.stderr}\nrepair: ${rep.stdout}${rep.stderr}\nagain: ${again.stdout}${again.stderr}`);
+  const layers = path.join(s.root, 'layers');
+  const leftovers = fs.existsSync(layers) ? fs.readdirSync(layers).filter((n) => n.startsWith('tmp-') || n.startsWith('trash-')) : [];
+  assert.deepEqual(leftovers, [], `${what}: layer temp dirs left after repair`);
+  const ingest = path.join(s.root, 'content', 'ingest');
+  assert.deepEqual(fs.existsSync(ingest) ? fs.readdirSync(ingest) : [], [], `${what}: ingest files left after repair`);
+  assert.equal(integrity(s), 'ok', `${what}: SQLite integrity_check`);
+  return { clean: first.code === 0, problems };
+}
+
+/** SQLite's own integrity_check of the store's database, through better-sqlite3 (read-only). */
+export function integrity(s: TestStore): string {
+  const r = spawnSync(
+    process.execPath,
+    ['-e', `const D=require('better-sqlite3');const d=new D(process.argv[1],{readonly:true,timeout:30000});console.log(d.pragma('integrity_check',{simple:true}));console.log(d.pragma('foreign_key_check').length)`, path.join(s.root, 'berth.db')],
+    { encoding: 'utf8', cwd: REPO },
+  );
+  const [ic, fk] = r.stdout.trim().split('\n');
+  if (r.status !== 0) return `integrity check failed to run: ${r.stderr}`;
+  return ic === 'ok' && fk === '0' ? 'ok' : `integrity_check=${ic} foreign_key_violations=${fk}`;
+}
+
+/**
+ * Nothing of the store keeps running or mounted once no container runs (a monitor takes a moment
+ * to finish its exit command, hence the polling).
+ */
+export async function assertNoLeaks(s: TestStore, what: string): Promise<void> {
+  await eventually(() => mountsUnder(s.dir).length === 0 && conmonsFor(s.dir).length === 0, 15_000).catch(() => undefined);
+  assert.deepEqual(mountsUnder(s.dir), [], `${what}: mounts left under the store`);
+  assert.deepEqual(conmonsFor(s.dir).map((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 300)), [], `${what}: conmon processes left`);
+}
+
+/** A deterministic pseudo-random sequence (the suite must be reproducible from its seed). */
+export function rng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 0x1_0000_0000;
+  };
+}
+
+export function sha256(b: Buffer | string): string {
+  return createHash('sha256').update(b).digest('hex');
+}
