@@ -111,6 +111,17 @@ describe('engine API: protocol', { skip: !isRoot && 'needs root' }, () => {
     assert.equal((await request(svc.socket, 'DELETE', `/containers/${id}`)).status, 204);
   });
 
+  it('events: replays container create/start/die/destroy recorded by the engine (also from the CLI)', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    store.ok(['run', '--rm', '--name', 'evt', 'busybox', 'true']);
+    const until = Math.ceil(Date.now() / 1000) + 1;
+    const r = await request(svc.socket, 'GET', `/events?since=${since}&until=${until}&filters=${encodeURIComponent('{"type":["container"]}')}`);
+    assert.equal(r.status, 200);
+    const evs = r.body.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Action: string; Actor: { Attributes: { name: string } } });
+    const mine = evs.filter((e) => e.Actor.Attributes.name === 'evt').map((e) => e.Action);
+    assert.deepEqual(mine, ['create', 'start', 'die', 'destroy']);
+  });
+
   it('archive: stat header, GET tar, PUT tar; refuses entries escaping with ..', async () => {
     const id = (json(await request(svc.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['true'] })) as { Id: string }).Id;
     const head = await request(svc.socket, 'HEAD', `/containers/${id}/archive?path=/bin`);

@@ -337,9 +337,22 @@ describe('registries: a registry that lies about digests leaves nothing behind',
     );
     const evil = Buffer.alloc(layer.length, 0);
     evil.write('not the layer you asked for');
+    // A second image: the layer verifies, but the config claims other content (diff ID).
+    const config2 = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256('other')] } }));
+    const manifest2 = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.OciManifest,
+        config: { mediaType: MediaTypes.OciConfig, digest: sha256(config2), size: config2.length },
+        layers: [{ mediaType: MediaTypes.OciLayer, digest: diffId, size: layer.length }],
+      }),
+    );
     server = http.createServer((req, res) => {
       const url = req.url ?? '';
       if (url === '/v2/') return res.writeHead(200).end('{}');
+      if (url.startsWith('/v2/baddiff/manifests/')) return res.writeHead(200, { 'content-type': MediaTypes.OciManifest }).end(manifest2);
+      if (url === `/v2/baddiff/blobs/${sha256(config2)}`) return res.writeHead(200).end(config2);
+      if (url === `/v2/baddiff/blobs/${diffId}`) return res.writeHead(200).end(layer);
       if (url.startsWith('/v2/bad/manifests/')) return res.writeHead(200, { 'content-type': MediaTypes.OciManifest }).end(manifest);
       if (url === `/v2/bad/blobs/${sha256(config)}`) return res.writeHead(200).end(config);
       if (url === `/v2/bad/blobs/${diffId}`) return res.writeHead(200, { 'content-length': String(evil.length) }).end(evil);
@@ -355,6 +368,14 @@ describe('registries: a registry that lies about digests leaves nothing behind',
     storeIsClean(s);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'content', 'blobs', 'sha256')), []);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'content', 'ingest')), []);
+    assert.deepEqual(fs.readdirSync(path.join(s.root, 'layers')), []);
+
+    const r2 = await runAsync(s, ['pull', `${h}/baddiff:1`]);
+    assert.equal(r2.code, 1, r2.stdout);
+    assert.match(r2.stderr, /unpacks to content .* but the image config says/);
+    assert.equal(s.ok(['images', '-q']).trim(), '');
+    storeIsClean(s);
+    assert.deepEqual(fs.readdirSync(path.join(s.root, 'content', 'blobs', 'sha256')), []);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'layers')), []);
   });
 });

@@ -89,6 +89,13 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     checkArity(def, p.args);
+    // Remote mode: covered commands go through the Engine API (src/api/remote.ts); the monitor's
+    // callbacks and the service itself always work on the local store.
+    const host = (g.flags.host as string | undefined) ?? process.env.BERTH_HOST;
+    if (host && !['container cleanup', 'container healthcheck-monitor', 'system service'].includes(def.path.join(' '))) {
+      const { runRemote } = await import('../api/remote.js');
+      return await runRemote(host, def, p, ctx);
+    }
     const handler = await def.handler();
     mark('main: handler loaded');
     const code = await handler(ctx, p);

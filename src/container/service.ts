@@ -236,6 +236,7 @@ export class ContainerService {
       }
     }
     mark('create: recorded');
+    emitEvent(this.engine.paths.runroot, 'container', 'create', id, { name: config.name, image: opts.image });
     return this.store.get(id) as ContainerRecord;
   }
 
@@ -330,6 +331,7 @@ export class ContainerService {
       await rt.start(id);
       mark('start: runtime started');
       if (c.healthcheck) this.spawnHealthMonitor(id);
+      emitEvent(this.engine.paths.runroot, 'container', 'start', id, { name: c.name, image: c.image });
       return rec;
     } catch (e) {
       const err = e instanceof BerthError && e.code === 'internal' ? classifyStartError(e.message) : e;
@@ -511,23 +513,27 @@ export class ContainerService {
     }
     // Addresses, port rules and the namespace of the run that exited (idempotent, never throws).
     teardownContainerNetwork(this.engine, id, opts.startedAt !== undefined ? { startedAt: opts.startedAt } : {});
-    return this.store.updateState(id, (s) => {
+    let died: number | undefined;
+    const after = this.store.updateState(id, (s) => {
       // Only the run the caller observed, and never a restart in progress whose owner is alive:
       // a stale decision made before the lock must not overwrite a newer state.
       if (opts.startedAt !== undefined && s.startedAt !== opts.startedAt) return s;
       const live = s.status === 'running' || s.status === 'paused' || (s.status === 'restarting' && !pidAlive(s.monitorPid));
       if (!live) return s;
+      died = exitCode < 0 ? (s.stoppedByUser ? 137 : 255) : exitCode;
       return {
         ...s,
         status: 'exited',
         pid: 0,
         monitorPid: 0,
-        exitCode: exitCode < 0 ? (s.stoppedByUser ? 137 : 255) : exitCode,
+        exitCode: died,
         finishedAt: Math.max(finishedAt, s.startedAt),
         oomKilled: oom,
         health: s.health ? { ...s.health, status: 'unhealthy' } : undefined,
       };
     });
+    if (died !== undefined) emitEvent(this.engine.paths.runroot, 'container', 'die', id, { name: after.config.name, image: after.config.image, exitCode: String(died) });
+    return after;
   }
 
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<ContainerRecord> {
@@ -658,6 +664,7 @@ export class ContainerService {
       /* already gone */
     }
     this.store.delete(id);
+    emitEvent(this.engine.paths.runroot, 'container', 'destroy', id, { name: rec.config.name, image: rec.config.image });
     fs.rmSync(trash, { recursive: true, force: true });
     fs.rmSync(d.run, { recursive: true, force: true });
     fs.rmSync(d.exitFile, { force: true });
@@ -747,16 +754,9 @@ function shouldRestart(rec: ContainerRecord): boolean {
 
 type RemovalHook = (engine: Engine, rec: ContainerRecord, opts: { volumes?: boolean }) => Promise<void> | void;
 async function removalHooks(): Promise<RemovalHook[]> {
-  const hooks: RemovalHook[] = [];
-  for (const m of ['../volume/service.js', '../network/service.js']) {
-    try {
-      const mod = (await import(m)) as { onContainerRemove?: RemovalHook };
-      if (mod.onContainerRemove) hooks.push(mod.onContainerRemove);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    }
-  }
-  return hooks;
+  // Literal specifiers: the bundler must see every module it has to ship.
+  const [volume, network] = await Promise.all([import('../volume/service.js'), import('../network/service.js')]);
+  return [volume.onContainerRemove, network.onContainerRemove] as RemovalHook[];
 }
 
 /**
@@ -850,4 +850,5 @@ function findBinary(name: string): string {
 }
 
 import { oomKilled, removeCgroup } from '../runtime/cgroups.js';
+import { emitEvent } from '../engine/events.js';
 export type { ContainerState };

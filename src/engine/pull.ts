@@ -352,8 +352,14 @@ async function pullLayer(engine: Engine, c: RegistryClient, repo: string, desc: 
     const src = pipeline(j.haveBlob ? engine.blobs.reader(desc.digest) : tail, counter, () => undefined);
     const tmp = engine.layers.makeTempDir();
     try {
-      const applying = applyLayer(src, path.join(tmp, 'diff'), { signal: abort.signal });
-      applying.catch(() => abort.abort());
+      // Whichever side fails first explains the failure: a bad download breaks the unpack, a bad
+      // tar cancels the download.
+      let first: unknown;
+      const applying = applyLayer(src, path.join(tmp, 'diff'), { signal: abort.signal }).catch((e: unknown) => {
+        first ??= e;
+        abort.abort();
+        throw e;
+      });
       const fetching = download().then(
         (info) => {
           // The blob might have been committed by another process before our writer existed.
@@ -361,14 +367,13 @@ async function pullLayer(engine: Engine, c: RegistryClient, repo: string, desc: 
           return info;
         },
         (e: unknown) => {
+          first ??= e;
           tail.fail(e instanceof Error ? e : new Error(String(e)));
           throw e;
         },
       );
       const [applied, fetched] = await Promise.allSettled([applying, fetching]);
-      // A failed download explains a failed unpack, not the other way round.
-      if (fetched.status === 'rejected') throw fetched.reason;
-      if (applied.status === 'rejected') throw applied.reason;
+      if (applied.status === 'rejected' || fetched.status === 'rejected') throw first;
       const res = applied.value;
       if (res.diffId !== j.diffId)
         throw corrupt(`layer ${desc.digest} unpacks to content ${res.diffId}, but the image config says ${j.diffId}`, {
@@ -437,8 +442,8 @@ class TailReader extends Readable {
         }
       },
       abort() {
+        // The download's own error reaches the tail through pullLayer, which knows it.
         w.abort();
-        tail.fail(new BerthError('canceled', `download of ${path.basename(w.path)} aborted`));
       },
     };
   }

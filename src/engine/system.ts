@@ -113,12 +113,7 @@ function readOsName(): string {
 
 /** Subsystems with their own store checks register them when loaded. */
 export async function registerAllChecks(): Promise<void> {
-  const mods = ['../container/check.js'];
-  for (const m of mods) {
-    try {
-      await import(m);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-    }
-  }
+  // Literal specifiers so the bundler ships them; each module registers its checks when loaded.
+  await import('../container/check.js');
+  await import('../network/check.js');
 }

@@ -7,6 +7,7 @@ import { parseFilterFlags, printJson } from './common.js';
 export async function diskUsage(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const engine = await ctx.engine();
   const { diskUsage } = await import('../../engine/system.js');
+  await import('../../container/usage.js');
   const du = diskUsage(engine);
   const rows = du.map((r) => ({
     Type: r.type,
