@@ -113,6 +113,18 @@ describe('engine API: real clients', { skip: !isRoot && 'needs root' }, () => {
     });
   }
 
+  it('docker build (legacy builder, v28 client) through POST /build', { skip: !fs.existsSync('/usr/local/bin/docker') && 'needs docker v28' }, () => {
+    const ctxDir = path.join(store.dir, 'build-ctx');
+    fs.mkdirSync(ctxDir, { recursive: true });
+    fs.writeFileSync(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nRUN echo built-via-api > /built\nCMD ["cat", "/built"]\n');
+    const b = spawnSync('/usr/local/bin/docker', ['build', '-t', 'apibuilt:1', ctxDir], { env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_BUILDKIT: '0' }, timeout: 120_000 });
+    assert.equal(b.status, 0, b.stderr.toString());
+    assert.match(b.stdout.toString(), /Successfully tagged apibuilt:1/);
+    const r = dockerCli('/usr/local/bin/docker', svc.socket, ['run', '--rm', 'apibuilt:1']);
+    assert.equal(r.stdout, 'built-via-api\n');
+    calls['docker v28 build'] = endpointsIn(svc.logFile, /Docker-Client\/28/).filter((e) => e.includes('/build'));
+  });
+
   it('dockerode: create, start, wait, logs, remove', async () => {
     const docker = new Docker({ socketPath: svc.socket });
     const ctr = await docker.createContainer({ Image: 'busybox', Cmd: ['sh', '-c', 'echo node-out; echo node-err >&2; exit 5'], Labels: { via: 'dockerode' } });
@@ -193,6 +205,7 @@ volumes:
       const down = dc(['down', '-v']);
       assert.equal(down.status, 0, down.stderr.toString());
     }
+    calls['docker-compose'] = endpointsIn(svc.logFile, /docker-compose/);
   });
 
   it('every recorded endpoint is one the service serves (fixture of client calls)', () => {

@@ -122,6 +122,29 @@ describe('engine API: protocol', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(mine, ['create', 'start', 'die', 'destroy']);
   });
 
+  it('remote mode: berth --host runs version/images/run -d/ps/logs/inspect/rm through the API', async () => {
+    const host = ['--host', `unix://${svc.socket}`];
+    assert.match(store.ok([...host, 'version']), /Server: Berth .* \(API 1\.45\)/);
+    const fmt = ['--format', '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}'];
+    assert.equal(store.ok([...host, 'images', ...fmt]), store.ok(['images', ...fmt]));
+    const id = store.ok([...host, 'run', '-d', '--name', 'remote1', '-e', 'X=42', 'busybox', 'sh', '-c', 'echo out-$X; echo err >&2']).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    await eventually(() => store.ok(['ps', '-a', '--format', '{{.Names}} {{.State}}']).includes('remote1 exited'));
+    const psFmt = ['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}}'];
+    assert.equal(store.ok([...host, ...psFmt]), store.ok(psFmt));
+    const logs = store.run([...host, 'logs', 'remote1']);
+    assert.equal(logs.stdout, 'out-42\n');
+    assert.equal(logs.stderr, 'err\n');
+    assert.equal(store.ok([...host, 'inspect', '--format', '{{.Name}}', 'remote1']).trim(), '/remote1');
+    store.ok([...host, 'rm', 'remote1']);
+    const gone = store.run([...host, 'inspect', 'remote1']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /No such object: remote1/);
+    const uncovered = store.run([...host, 'exec', 'x', 'true']);
+    assert.equal(uncovered.code, 125);
+    assert.match(uncovered.stderr, /does not run over --host/);
+  });
+
   it('archive: stat header, GET tar, PUT tar; refuses entries escaping with ..', async () => {
     const id = (json(await request(svc.socket, 'POST', '/containers/create', { Image: 'busybox', Cmd: ['true'] })) as { Id: string }).Id;
     const head = await request(svc.socket, 'HEAD', `/containers/${id}/archive?path=/bin`);
@@ -161,7 +184,11 @@ describe('engine API: protocol', { skip: !isRoot && 'needs root' }, () => {
             req.destroy();
             resolve();
           });
-          if (p === '/events') setTimeout(() => (req.destroy(), resolve()), 300);
+          if (p === '/events')
+            setTimeout(() => {
+              req.destroy();
+              resolve();
+            }, 300);
         });
         req.on('error', (e) => ((e as NodeJS.ErrnoException).code === 'ECONNRESET' ? resolve() : reject(e)));
         req.end();

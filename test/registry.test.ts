@@ -148,8 +148,9 @@ describe('registries: pull, push, login, run of a missing image', { skip }, () =
     assert.equal(after.Id, before.Id);
     assert.deepEqual(after.RootFS.Layers, before.RootFS.Layers);
     assert.equal(s.ok(['run', '--rm', `${h}/team/layered:2`, 'sh', '-c', 'cat /d/two; test -e /one || echo gone; wc -c < /big']).trim().split('\n').join(' '), 'two gone 25165824');
-    const mb = 24 * 1.0;
-    console.log(`# informational: push of ~${mb} MiB image ${pushMs} ms, pull ${pullMs} ms (whole CLI commands, loaded machine)`);
+    const mib = 24;
+    const rate = (ms: number) => (mib / (ms / 1000)).toFixed(1);
+    console.log(`# informational: ${mib} MiB of random data: push ${pushMs} ms (${rate(pushMs)} MiB/s), pull ${pullMs} ms (${rate(pullMs)} MiB/s), whole CLI commands`);
     storeIsClean(s);
   });
 
@@ -312,17 +313,25 @@ describe('registries: pull, push, login, run of a missing image', { skip }, () =
       await dist.close();
     }
   });
+
+  test('registry serve stops cleanly on SIGTERM', async () => {
+    const r = reg as Served;
+    await r.stop();
+    assert.equal(r.child.exitCode, 0);
+    reg = undefined;
+  });
 });
 
 describe('registries: a registry that lies about digests leaves nothing behind', { skip }, () => {
   const s = new TestStore('registry-bad');
   let server: http.Server | undefined;
   after(async () => {
+    server?.closeAllConnections();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
     s.cleanup();
   });
 
-  test('a layer whose bytes do not match its digest fails the pull; store stays empty and consistent', async () => {
+  test('wrong layer bytes, an interrupted download, a wrong diff ID: each fails and leaves the store empty and consistent', async () => {
     // A real image's config and manifest, but the layer blob served is different bytes.
     const layer = Buffer.alloc(10_240); // an empty tar: two zero blocks and padding
     const diffId = sha256(layer);
@@ -350,6 +359,14 @@ describe('registries: a registry that lies about digests leaves nothing behind',
     server = http.createServer((req, res) => {
       const url = req.url ?? '';
       if (url === '/v2/') return res.writeHead(200).end('{}');
+      if (url.startsWith('/v2/slow/manifests/')) return res.writeHead(200, { 'content-type': MediaTypes.OciManifest }).end(manifest);
+      if (url === `/v2/slow/blobs/${sha256(config)}`) return res.writeHead(200).end(config);
+      if (url === `/v2/slow/blobs/${diffId}`) {
+        // Half the layer, then nothing: the pull is stuck until it is interrupted.
+        res.writeHead(200, { 'content-length': String(layer.length) });
+        res.write(layer.subarray(0, layer.length / 2));
+        return;
+      }
       if (url.startsWith('/v2/baddiff/manifests/')) return res.writeHead(200, { 'content-type': MediaTypes.OciManifest }).end(manifest2);
       if (url === `/v2/baddiff/blobs/${sha256(config2)}`) return res.writeHead(200).end(config2);
       if (url === `/v2/baddiff/blobs/${diffId}`) return res.writeHead(200).end(layer);
@@ -369,6 +386,21 @@ describe('registries: a registry that lies about digests leaves nothing behind',
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'content', 'blobs', 'sha256')), []);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'content', 'ingest')), []);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'layers')), []);
+
+    // Interrupted while a layer downloads: what was written is removed before the exit.
+    const child = s.spawn(['pull', `${h}/slow:1`]);
+    child.stdin.end();
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const closed = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const ingest = path.join(s.root, 'content', 'ingest');
+    await eventually(() => fs.existsSync(ingest) && fs.readdirSync(ingest).some((f) => fs.statSync(path.join(ingest, f)).size > 0), 30_000);
+    child.kill('SIGINT');
+    assert.notEqual(await closed, 0);
+    assert.match(stderr, /interrupted by SIGINT|canceled/);
+    assert.deepEqual(fs.readdirSync(ingest), []);
+    assert.deepEqual(fs.readdirSync(path.join(s.root, 'layers')), []);
+    storeIsClean(s);
 
     const r2 = await runAsync(s, ['pull', `${h}/baddiff:1`]);
     assert.equal(r2.code, 1, r2.stdout);

@@ -1,7 +1,6 @@
 /**
  * /containers/* : Docker's shapes around ContainerService (no lifecycle logic here).
  */
-import fs from 'node:fs';
 import { PassThrough, Writable } from 'node:stream';
 import { commandColumn, dockerContainerInspect, portMap } from '../compat/container-inspect.js';
 import { attach as attachSocket, parseDetachKeys, resizeTerminal } from '../container/attach.js';
@@ -17,6 +16,12 @@ export interface ApiState {
   svc: ContainerService;
   /** Attach requests that arrived before the container started (docker run attaches, then starts). */
   pendingAttach: Map<string, Set<(rec: ContainerRecord) => void>>;
+  /**
+   * Exit codes of --rm containers started here, kept a minute after removal: a client's wait can
+   * arrive after the monitor already removed a short-lived container (docker run --rm sends it
+   * from a goroutine, racing the start).
+   */
+  autoRemoved: Map<string, Promise<number>>;
 }
 
 const live = (r: ContainerRecord) => r.state.status === 'running' || r.state.status === 'paused' || r.state.status === 'restarting';
@@ -143,6 +148,12 @@ export function registerContainers(router: Router, st: ApiState): void {
         st.pendingAttach.delete(rec.config.id);
       },
     });
+    if (rec.config.autoRemove) {
+      const id = rec.config.id;
+      const code = svc.wait(id, 'removed').catch(() => -1);
+      st.autoRemoved.set(id, code);
+      void code.then(() => setTimeout(() => st.autoRemoved.delete(id), 60_000).unref());
+    }
     noContent(ctx);
   });
 
@@ -182,7 +193,14 @@ export function registerContainers(router: Router, st: ApiState): void {
   router.add('POST', '/containers/{id}/wait', async (ctx) => {
     const cond = ctx.query.get('condition') || 'not-running';
     if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw invalidArgument(`invalid condition: "${cond}"`);
-    const rec = svc.get(ctx.params.id as string);
+    let rec: ContainerRecord;
+    try {
+      rec = svc.get(ctx.params.id as string);
+    } catch (e) {
+      const gone = isNotFound(e) ? st.autoRemoved.get(ctx.params.id as string) : undefined;
+      if (!gone) throw e;
+      return sendJson(ctx, 200, { StatusCode: await gone, Error: null });
+    }
     // Headers go out at once (the docker CLI waits for them before it starts the container).
     const res = ctx.res as NonNullable<ApiContext['res']>;
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -213,15 +231,13 @@ export function registerContainers(router: Router, st: ApiState): void {
 
   router.add('POST', '/containers/{id}/update', async (ctx) => {
     const body = await readJson(ctx.req);
-    const rec = svc.get(ctx.params.id as string);
-    const r = resourcesFromHostConfig(body);
-    const mod = (await import('../container/service.js')) as unknown as Record<string, unknown>;
-    const update = (svc as unknown as { update?: (id: string, o: unknown) => Promise<unknown> }).update;
-    if (!update) {
-      void mod;
-      throw new BerthError('not_implemented', 'updating resources is not supported by this engine build');
+    const o: Parameters<ContainerService['update']>[1] = { resources: resourcesFromHostConfig(body) };
+    const rp = body.RestartPolicy as { Name?: string; MaximumRetryCount?: number } | undefined;
+    if (rp?.Name) {
+      if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(rp.Name)) throw invalidArgument(`invalid restart policy '${rp.Name}'`);
+      o.restartPolicy = { name: rp.Name as 'no', maximumRetryCount: rp.MaximumRetryCount ?? 0 };
     }
-    await update.call(svc, rec.config.id, { resources: r });
+    await svc.update(ctx.params.id as string, o);
     sendJson(ctx, 200, { Warnings: [] });
   });
 
@@ -363,14 +379,15 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
   for (const l of readLog(file, opts)) emit(l);
   if (qBool(q, 'follow') && opts.until === undefined) {
     const id = rec.config.id;
+    const monitorPid = live(rec) ? rec.state.monitorPid : 0;
     await followLog(
       file,
       offset,
       emit,
       () => {
-        const cur = svc.store.get(id);
-        if (!cur || !live(cur)) return true;
-        return !pidAlive(cur.state.monitorPid) || fs.existsSync(svc.dirs(id).exitFile);
+        // conmon drains the container's output before it exits: its exit (not the exit file,
+        // which it writes first) means the log is complete.
+        return !svc.store.get(id) || !pidAlive(monitorPid);
       },
       ctx.signal,
     );

@@ -205,7 +205,10 @@ export class BodyTooLarge extends Error {
 export function sendJson(ctx: ApiContext, status: number, body: unknown): void {
   const res = ctx.res;
   const text = JSON.stringify(body);
-  if (!res) return rawAnswer(ctx, status, text);
+  if (!res) {
+    rawAnswer(ctx, status, text);
+    return;
+  }
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   res.end(ctx.req.method === 'HEAD' ? undefined : text);
 }

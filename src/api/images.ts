@@ -2,6 +2,7 @@
  * /images/* and /commit, /build: Docker's shapes around engine/images.ts, archive.ts, commit.ts and,
  * when present in this build, the pull/push/build engines (feature-detected; 501 otherwise).
  */
+import path from 'node:path';
 import { dockerImageInspect } from '../compat/image-inspect.js';
 import type { ContainerService } from '../container/service.js';
 import type { Engine } from '../engine/engine.js';
@@ -10,23 +11,10 @@ import { parseReference } from '../image/reference.js';
 import { labelsMatch, parseTimeArg } from './containers.js';
 import { type ApiContext, type Router, qBool, qFilters, sendJson } from './http.js';
 
-/** For `import(literal).catch(moduleMissing)`: undefined when this build lacks the module. */
+/** For dynamic imports of optional modules: undefined when this build lacks the module. */
 export function moduleMissing(e: unknown): undefined {
   if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
   throw e;
-}
-
-/**
- * Imports an optional module by a computed name (for modules a colleague has not landed yet; the
- * CLI bundle cannot see these, so wire them with a literal import once they exist).
- */
-export async function optionalModule<T>(spec: string): Promise<T | undefined> {
-  try {
-    return (await import(spec)) as T;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw e;
-  }
 }
 
 function familiar(full: string): string {
@@ -202,10 +190,8 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
   });
 
   router.add('POST', '/images/{name*}/push', async (ctx) => {
-    const push = (await optionalModule<Record<string, unknown>>('../engine/push.js')) as
-      | { pushImage?: (e: Engine, n: string, o: { onProgress?: (ev: unknown) => void; signal?: AbortSignal }) => Promise<unknown> }
-      | undefined;
-    if (!push?.pushImage) throw new BerthError('not_implemented', 'pushing images is not available in this build of Berth');
+    const push = await import('../engine/push.js').catch(moduleMissing);
+    if (!push) throw new BerthError('not_implemented', 'pushing images is not available in this build of Berth');
     const tag = ctx.query.get('tag');
     const name = tag ? `${ctx.params.name}:${tag}` : (ctx.params.name as string);
     resolveImage(engine, name);
@@ -244,17 +230,49 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
   });
 
   router.add('POST', '/build', async (ctx) => {
-    const mod = (await optionalModule<Record<string, unknown>>('../build/api.js')) as
-      | { buildFromTarContext?: (e: Engine, svc: ContainerService, ctx: { body: NodeJS.ReadableStream; query: URLSearchParams; signal: AbortSignal; emit: (o: unknown) => void }) => Promise<string> }
-      | undefined;
-    if (!mod?.buildFromTarContext) throw new BerthError('not_implemented', 'building images through the API is not available in this build of Berth', { hint: 'use berth build on the engine host' });
+    const q = ctx.query;
+    const builder = await import('../build/builder.js').catch(moduleMissing);
+    const contexts = await import('../build/context.js').catch(moduleMissing);
+    if (!builder || !contexts) throw new BerthError('not_implemented', 'building images is not available in this build of Berth');
+    if (q.get('remote')) throw invalidArgument('remote build contexts are not supported: send the context as a tar body');
+    const jsonParam = (k: string): Record<string, string> => {
+      const v = q.get(k);
+      if (!v) return {};
+      try {
+        return JSON.parse(v) as Record<string, string>;
+      } catch {
+        throw invalidArgument(`invalid ${k}: expected a JSON object`);
+      }
+    };
+    const dockerfile = q.get('dockerfile');
+    const context = await contexts.BuildContext.fromTar(ctx.req, path.join(engine.paths.cache, 'build-tmp'), dockerfile ? { dockerfilePath: dockerfile } : {});
     const out = jsonLines(ctx);
+    const opts: import('../build/builder.js').BuildOptions = {
+      context,
+      tags: q.getAll('t'),
+      buildArgs: jsonParam('buildargs'),
+      labels: jsonParam('labels'),
+      noCache: qBool(q, 'nocache'),
+      pull: qBool(q, 'pull'),
+      signal: ctx.signal,
+      onEvent: (e) => {
+        if (e.type === 'vertex') out.write({ stream: `${e.name}\n` });
+        else if (e.type === 'cached') out.write({ stream: ' ---> Using cache\n' });
+        else if (e.type === 'log') out.write({ stream: `${e.line}\n` });
+        else if (e.type === 'warning') out.write({ stream: `WARNING: ${e.message}\n` });
+      },
+    };
+    const target = q.get('target');
+    if (target) opts.target = target;
     try {
-      const id = await mod.buildFromTarContext(engine, svc, { body: ctx.req, query: ctx.query, signal: ctx.signal, emit: (o) => out.write(o) });
-      out.write({ aux: { ID: id } });
-      out.write({ stream: `Successfully built ${id.slice(7, 19)}\n` });
+      const r = await builder.build(engine, opts);
+      out.write({ aux: { ID: r.image.id } });
+      out.write({ stream: `Successfully built ${r.image.id.slice(7, 19)}\n` });
+      for (const t of q.getAll('t')) out.write({ stream: `Successfully tagged ${t}\n` });
     } catch (e) {
       out.write({ errorDetail: { message: (e as Error).message }, error: (e as Error).message });
+    } finally {
+      context.dispose();
     }
     out.end();
   });

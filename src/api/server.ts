@@ -40,7 +40,7 @@ export function socketPathOf(spec: string): string {
 export async function buildRouter(engine: Engine): Promise<Router> {
   const router = new Router();
   const svc = new ContainerService(engine);
-  const state: ApiState = { svc, pendingAttach: new Map() };
+  const state: ApiState = { svc, pendingAttach: new Map(), autoRemoved: new Map() };
   registerSystem(router, engine, svc);
   registerContainers(router, state);
   registerExec(router, svc);
@@ -55,7 +55,9 @@ export async function buildRouter(engine: Engine): Promise<Router> {
 export async function serve(engine: Engine, opts: ServeOptions): Promise<ApiServer> {
   const socketPath = socketPathOf(opts.socket);
   const router = await buildRouter(engine);
-  const log = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  // Written synchronously: a line is in the file when the client has its answer (tests read it).
+  const logFd = opts.logFile ? fs.openSync(opts.logFile, 'a', 0o600) : undefined;
+  const log = logFd === undefined ? undefined : { write: (line: string) => fs.writeSync(logFd, line) };
   const open = new Set<Duplex>();
 
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse | undefined, socket: Duplex | undefined, head: Buffer | undefined) => {
@@ -69,6 +71,10 @@ export async function serve(engine: Engine, opts: ServeOptions): Promise<ApiServ
     let status = 0;
     const started = Date.now();
     const url = new URL(req.url ?? '/', 'http://berth');
+    const logLine = (st: number) =>
+      log?.write(`${JSON.stringify({ time: new Date(started).toISOString(), method: req.method, path: url.pathname, query: url.search, status: st, ms: Date.now() - started, ua: req.headers['user-agent'] ?? '' })}\n`);
+    // One line when the request arrives (status 0), one with the status when it is answered.
+    logLine(0);
     try {
       res?.setHeader('Server', SERVER_HEADER);
       res?.setHeader('Api-Version', API_MAX);
@@ -96,7 +102,7 @@ export async function serve(engine: Engine, opts: ServeOptions): Promise<ApiServ
       conn.off('close', onClose);
       // The rest of an oversized body is not read: close the connection instead.
       if (status === 413) setImmediate(() => conn.destroy());
-      log?.write(`${JSON.stringify({ time: new Date(started).toISOString(), method: req.method, path: url.pathname, query: url.search, status, ms: Date.now() - started, ua: req.headers['user-agent'] ?? '' })}\n`);
+      logLine(status);
     }
   };
 
@@ -140,7 +146,7 @@ export async function serve(engine: Engine, opts: ServeOptions): Promise<ApiServ
         for (const s of open) s.destroy();
       });
       fs.rmSync(socketPath, { force: true });
-      log?.end();
+      if (logFd !== undefined) fs.closeSync(logFd);
     },
   };
 }

@@ -27,7 +27,10 @@ export interface CaseDef {
   runs: number;
   /** Unmeasured runs per engine before the measured ones. */
   warmup: number;
-  /** Seconds after which no further round starts (once at least one measured round is done). */
+  /**
+   * Seconds after which no further round starts (once one measured round is done); also the case's
+   * weight when the suite's budget is shared out among the cases still to run.
+   */
   budgetS: number;
   /** Whether the floor pseudo-engine takes part (its runs come from `floor`). */
   floor?(ctx: BenchContext, i: number): Measurement[];
@@ -88,7 +91,7 @@ export const CASES: CaseDef[] = [
     description: '`run --rm --network none busybox true`: the whole life of a container, as a user waits for it',
     runs: 10,
     warmup: 2,
-    budgetS: 60,
+    budgetS: 45,
     iterate: (e) => [ms('run --rm true (no network)', e.time(['run', '--rm', '--network', 'none', 'busybox', 'true']))],
   },
   {
@@ -96,7 +99,7 @@ export const CASES: CaseDef[] = [
     description: '`run --rm busybox true` on the default bridge network (veth, IPAM, firewall)',
     runs: 10,
     warmup: 2,
-    budgetS: 60,
+    budgetS: 45,
     unsupported: (e) => (e.name === 'berth' ? lacks(e, ['network', 'ls'], 'networking is being built') : undefined),
     iterate: (e) => [ms('run --rm true (bridge)', e.time(['run', '--rm', 'busybox', 'true']))],
   },
@@ -105,7 +108,7 @@ export const CASES: CaseDef[] = [
     description: '`create` then `start` of a detached `sleep` container',
     runs: 10,
     warmup: 1,
-    budgetS: 60,
+    budgetS: 40,
     iterate: (e, _ctx, i) => {
       const name = `bench-cs-${i}`;
       const c = e.time(['create', '--network', 'none', '--name', name, 'busybox', 'sleep', '1000']);
@@ -119,7 +122,7 @@ export const CASES: CaseDef[] = [
     description: '`stop -t 0` then `rm` of a running container',
     runs: 10,
     warmup: 1,
-    budgetS: 60,
+    budgetS: 40,
     iterate: (e, _ctx, i) => {
       const name = `bench-sr-${i}`;
       e.cli(['run', '-d', '--network', 'none', '--name', name, 'busybox', 'sleep', '1000']);
@@ -133,7 +136,7 @@ export const CASES: CaseDef[] = [
     description: `${DETACHED} detached \`sleep 1000\` containers one after another; memory of each container's monitor (conmon or containerd-shim) from smaps_rollup`,
     runs: 2,
     warmup: 0,
-    budgetS: 150,
+    budgetS: 120,
     iterate: (e, ctx, i) => {
       const ids: string[] = [];
       let total = 0;
@@ -160,7 +163,7 @@ export const CASES: CaseDef[] = [
     description: 'lower bounds: bare `runc run` of a prepared busybox bundle, `node -e 0`',
     runs: 10,
     warmup: 2,
-    budgetS: 40,
+    budgetS: 20,
     skipEngines: true,
     setup: async (ctx) => {
       ctx.state.bundle = prepareBundle(ctx.work);
@@ -178,7 +181,7 @@ export const CASES: CaseDef[] = [
     description: 'commit of a stopped container that wrote 100 MiB (fresh container each run)',
     runs: 5,
     warmup: 1,
-    budgetS: 90,
+    budgetS: 50,
     iterate: (e, _ctx, i) => {
       const name = `bench-commit-${i}`;
       e.cli(['run', '--network', 'none', '--name', name, 'busybox', 'dd', 'if=/dev/urandom', 'of=/big', 'bs=1M', 'count=100']);
@@ -197,7 +200,7 @@ export const CASES: CaseDef[] = [
     description: `import of a ${BIG_MIB} MiB rootfs tarball (floor: sha256sum of the same file)`,
     runs: 5,
     warmup: 1,
-    budgetS: 90,
+    budgetS: 50,
     setup: async (ctx) => {
       await bigTar(ctx);
     },
@@ -214,7 +217,7 @@ export const CASES: CaseDef[] = [
     description: `save of a ${BIG_MIB} MiB image to a file, then load of it into a store that lacks it`,
     runs: 5,
     warmup: 1,
-    budgetS: 120,
+    budgetS: 60,
     setup: async (ctx) => {
       await bigTar(ctx);
     },
@@ -241,7 +244,7 @@ export const CASES: CaseDef[] = [
     description: `push and pull of a ${BIG_MIB} MiB image through a registry (Debian's docker-registry) on 127.0.0.1; empty registry and no local copy before each`,
     runs: 3,
     warmup: 1,
-    budgetS: 150,
+    budgetS: 90,
     unsupported: (e) => {
       if (!have('docker-registry')) return 'docker-registry is not installed (npm run bench -- --setup)';
       return e.name === 'berth' ? (lacks(e, ['push'], 'push is being built') ?? lacks(e, ['pull'], 'pull is being built')) : undefined;
@@ -274,7 +277,7 @@ export const CASES: CaseDef[] = [
     description: '`images` with 200 images (one docker-archive of 200 tiny images loaded once); Berth target: under 150 ms',
     runs: 10,
     warmup: 2,
-    budgetS: 60,
+    budgetS: 30,
     setup: async (ctx) => {
       ctx.state.archive = await manyImagesArchive(path.join(ctx.work, 'images-200.tar'), 200);
     },
@@ -289,7 +292,7 @@ export const CASES: CaseDef[] = [
     description: '`ps -a` with 200 created containers',
     runs: 10,
     warmup: 2,
-    budgetS: 60,
+    budgetS: 30,
     prepare: async (e) => {
       for (let k = 0; k < 200; k++) e.cli(['create', '--network', 'none', '--name', `bench-ps-${k}`, 'busybox', 'true']);
     },
@@ -303,7 +306,7 @@ function buildCases(): CaseDef[] {
   const common = {
     runs: 5,
     warmup: 1,
-    budgetS: 90,
+    budgetS: 60,
     unsupported: (e: BenchEngine) => {
       if (e.name === 'berth') return lacks(e, ['build'], 'build is being written');
       if (e.name === 'podman' && !have('buildah')) return 'buildah is not installed (npm run bench -- --setup)';

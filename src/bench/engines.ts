@@ -141,13 +141,36 @@ export class BenchEngine {
   }
 }
 
+/**
+ * A private copy of the built CLI (bin/, dist/bundle/, package.json; node_modules linked) so a
+ * rebuild of the work tree during a run cannot change or break the Berth being measured. Returns
+ * the copy's bin/berth, or the work tree's when there is no bundle to copy.
+ */
+export function snapshotBerth(dir: string): string {
+  const bundle = path.join(REPO, 'dist', 'bundle');
+  const end = Date.now() + 60_000;
+  // A concurrent `npm run build` deletes and rewrites dist/bundle: wait for it to come back.
+  while (!fs.existsSync(path.join(bundle, 'main.js')) && fs.existsSync(path.join(REPO, 'scripts', 'bundle.mjs'))) {
+    if (Date.now() > end) throw new Error(`${bundle}/main.js is missing: run npm run build`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+  }
+  if (!fs.existsSync(bundle)) return BERTH_BIN;
+  fs.mkdirSync(path.join(dir, 'dist'), { recursive: true });
+  fs.cpSync(path.join(REPO, 'bin'), path.join(dir, 'bin'), { recursive: true });
+  fs.cpSync(bundle, path.join(dir, 'dist', 'bundle'), { recursive: true });
+  fs.copyFileSync(path.join(REPO, 'package.json'), path.join(dir, 'package.json'));
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  return path.join(dir, 'bin', 'berth');
+}
+
 export interface BerthStore {
   root: string;
   runroot: string;
 }
 
-export function berthEngine(store: BerthStore): BenchEngine {
-  return new BenchEngine('berth', [process.execPath, BERTH_BIN, '--root', store.root, '--runroot', store.runroot], {
+/** Berth's CLI on the given store; `bin` defaults to the work tree's bin/berth. */
+export function berthEngine(store: BerthStore, bin = BERTH_BIN): BenchEngine {
+  return new BenchEngine('berth', [process.execPath, bin, '--root', store.root, '--runroot', store.runroot], {
     root: store.root,
   });
 }

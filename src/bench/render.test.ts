@@ -41,7 +41,7 @@ test('ratios are berth over peer; bold only where Berth is better, in both direc
   // push: higher is better; 100 vs docker 50 wins (2.0x bold), vs podman 150 loses (0.67x plain).
   assert.match(lines[3] as string, /push 200 MiB \(higher is better\)/);
   assert.match(lines[3] as string, /\| \*\*2\.0x\*\* \| 0\.67x \|$/);
-  assert.match(lines[4] as string, /\| floor \| runc run true \(bare\) \| 2 \|  \|  \|  \| 27\.5 ms \(27\.0-28\.0\) \| - \| - \|$/);
+  assert.match(lines[4] as string, /\| floor \| runc run true \(bare\) \| 2 \| {2}\| {2}\| {2}\| 27\.5 ms \(27\.0-28\.0\) \| - \| - \|$/);
   assert.match(lines[5] as string, /\| build-cold \| build, cold \| 1 \| skipped \| 1500 ms \|/);
   assert.equal(lines.length, 2 + RESULTS.length);
 });

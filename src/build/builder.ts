@@ -19,7 +19,7 @@ import type { ImageRecord } from '../image/image-store.js';
 import { type ContainerDefaults, type HistoryEntry, type ImageConfig, hostPlatform } from '../image/oci.js';
 import { parseReference } from '../image/reference.js';
 import { BuildCache, stepKey } from './cache.js';
-import { BuildContext } from './context.js';
+import type { BuildContext } from './context.js';
 import { copyStep, type CopySourceRoot } from './copy.js';
 import {
   type Command,

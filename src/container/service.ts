@@ -266,7 +266,10 @@ export class ContainerService {
   // ---------------------------------------------------------------- start
 
   /** Starts a created or exited container. Resolves when the container's process is running. */
-  async start(idOrName: string, opts: { beforeStart?: (rec: ContainerRecord) => Promise<void> | void } = {}): Promise<ContainerRecord> {
+  async start(
+    idOrName: string,
+    opts: { beforeStart?: (rec: ContainerRecord) => Promise<void> | void; removerPid?: number } = {},
+  ): Promise<ContainerRecord> {
     let rec = this.get(idOrName);
     const id = rec.config.id;
     if (rec.state.status === 'running') return rec;
@@ -324,6 +327,7 @@ export class ContainerService {
         error: '',
         oomKilled: false,
         stoppedByUser: false,
+        removerPid: opts.removerPid,
         rootfs: d.merged,
         health: c.healthcheck ? { status: 'starting', failingStreak: 0, log: [] } : undefined,
       }));
@@ -595,6 +599,32 @@ export class ContainerService {
     this.store.updateState(rec.config.id, (s) => ({ ...s, status: 'running' }));
   }
 
+  /**
+   * `docker update`: merges new resource limits into the record and, when the container runs,
+   * applies them through the runtime (`runc update`); fields left out are unchanged.
+   * @throws not_found, invalid_argument (the runtime refused the values: nothing is recorded).
+   */
+  async update(idOrName: string, o: { resources?: ContainerConfig['resources']; restartPolicy?: RestartPolicy }): Promise<ContainerRecord> {
+    const rec = this.get(idOrName);
+    const r = { ...rec.config.resources, ...(o.resources ?? {}) };
+    if (rec.state.status === 'running' || rec.state.status === 'paused') {
+      const cpuQuota = r.nanoCpus ? Math.round((r.nanoCpus / 1e9) * 100000) : r.cpuQuota;
+      const cpuPeriod = r.nanoCpus ? 100000 : r.cpuPeriod;
+      await this.runtime(rec.config.runtime)
+        .update(rec.config.id, {
+          ...(r.memory || r.memorySwap ? { memory: { ...(r.memory ? { limit: r.memory } : {}), ...(r.memorySwap ? { swap: r.memorySwap } : {}) } } : {}),
+          ...(r.cpuShares || cpuQuota || cpuPeriod || r.cpusetCpus
+            ? { cpu: { ...(r.cpuShares ? { shares: r.cpuShares } : {}), ...(cpuQuota ? { quota: cpuQuota } : {}), ...(cpuPeriod ? { period: cpuPeriod } : {}), ...(r.cpusetCpus ? { cpus: r.cpusetCpus } : {}) } }
+            : {}),
+          ...(r.pidsLimit ? { pids: { limit: r.pidsLimit } } : {}),
+        })
+        .catch((e: unknown) => {
+          throw invalidArgument(`Cannot update container ${rec.config.name}: ${(e as Error).message}`, { cause: e });
+        });
+    }
+    return this.store.updateConfig(rec.config.id, (c) => ({ ...c, resources: r, ...(o.restartPolicy ? { restartPolicy: o.restartPolicy } : {}) }));
+  }
+
   async restart(idOrName: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
     await this.stop(idOrName, opts);
     return this.start(idOrName);
@@ -721,6 +751,8 @@ export class ContainerService {
       throw e;
     }
     if (after.config.autoRemove) {
+      // An attached `run --rm` removes the container itself once it has read the exit code.
+      if (after.state.removerPid && after.state.removerPid !== process.pid && pidAlive(after.state.removerPid)) return;
       await this.remove(after.config.id, { volumes: true }).catch((e: unknown) => {
         if (!isNotFound(e)) throw e;
       });

@@ -94,6 +94,11 @@ export interface ContainerState {
   restartCount: number;
   /** Set by stop/kill from the user: restart policies (except always) do not apply. */
   stoppedByUser: boolean;
+  /**
+   * pid of an attached `run --rm` client that will remove the container itself after the exit;
+   * the exit command leaves removal to it while that process lives.
+   */
+  removerPid?: number;
   health?: HealthState;
   /** Where the root file system is mounted while running. */
   rootfs?: string;

@@ -58,38 +58,23 @@ interface NetworkPruner {
 }
 
 async function networkPruner(engine: Engine): Promise<NetworkPruner | undefined> {
-  let mod: Record<string, unknown>;
-  try {
-    // Feature detection: the networks issue may or may not have landed.
-    mod = (await import(['..', 'network', 'service.js'].join('/'))) as Record<string, unknown>;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw e;
-  }
-  const Svc = mod.NetworkService as (new (e: Engine) => Record<string, unknown>) | undefined;
-  if (typeof Svc !== 'function') return undefined;
-  const svc = new Svc(engine);
-  const list = svc.list as (() => unknown[]) | undefined;
-  const users = svc.users as ((name: string) => unknown[]) | undefined;
-  const remove = svc.remove as ((name: string) => unknown) | undefined;
-  if (typeof list !== 'function' || typeof remove !== 'function') return undefined;
-  const predefined = new Set(['bridge', 'host', 'none', 'podman', 'berth']);
+  const { NetworkService } = await import('../network/service.js');
+  const svc = new NetworkService(engine);
   return {
     async plan(opts) {
       const out: PrunedItem[] = [];
-      for (const raw of await list.call(svc)) {
-        const n = raw as { name?: string; Name?: string; created?: number; labels?: Record<string, string> };
-        const name = n.name ?? n.Name;
-        if (!name || predefined.has(name)) continue;
-        if (opts.until !== undefined && (n.created ?? 0) >= opts.until) continue;
+      for (const n of svc.list()) {
+        if (n.predefined) continue;
+        if (opts.until !== undefined && n.created >= opts.until) continue;
         if (!labelsMatch(opts.labels, n.labels)) continue;
-        if (typeof users === 'function' && (await users.call(svc, name)).length > 0) continue;
-        out.push({ id: name, size: 0 });
+        const { configured, attached } = svc.users(n);
+        if (configured.length > 0 || attached.length > 0) continue;
+        out.push({ id: n.name, size: 0 });
       }
       return out;
     },
     async remove(id) {
-      await remove.call(svc, id);
+      svc.remove(id);
     },
   };
 }

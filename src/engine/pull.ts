@@ -33,7 +33,7 @@ import {
 import { type Reference, familiarString, formatReference, parseReference, withDefaultTag } from '../image/reference.js';
 import { applyLayer } from '../layer/apply.js';
 import { writeTx } from '../metadata/db.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { RegistryClient, RegistryCredentials } from '../registry/client.js';
 import { chainIds } from '../snapshot/layer-store.js';
 import type { Engine } from './engine.js';
 import { gcLayersAndBlobs } from './images.js';
@@ -53,6 +53,8 @@ export interface PullOptions {
   /** Docker config directory for credentials (default $DOCKER_CONFIG or ~/.docker). */
   configDir?: string;
   registries?: RegistriesConfig;
+  /** Credentials to use instead of the stored ones (the API's X-Registry-Auth). */
+  auth?: RegistryCredentials;
 }
 
 export interface PulledImage {
@@ -86,7 +88,8 @@ export async function pullImage(engine: Engine, name: string, opts: PullOptions 
   const cfg = opts.registries ?? loadRegistriesConfig();
   const clientOpts = { config: cfg, ...(opts.configDir ? { configDir: opts.configDir } : {}) };
   const hosts = pullHosts(parsed.domain, cfg);
-  const clients = hosts.map((h) => registryClient(h, clientOpts));
+  // Explicit credentials are for the registry named, not for its mirrors.
+  const clients = hosts.map((h) => registryClient(h, h === parsed.domain && opts.auth ? { ...clientOpts, credentials: opts.auth } : clientOpts));
   const refs: Reference[] = [];
   if (opts.allTags) {
     const tags = await firstAnswer(clients, (c) => c.listTags(parsed.path, withSignal(opts.signal)));

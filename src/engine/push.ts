@@ -21,7 +21,7 @@ import { type Descriptor, type ImageManifest, MediaTypes } from '../image/oci.js
 import { type Reference, familiarString, formatReference, parseReference, withDefaultTag } from '../image/reference.js';
 import { compressGzip } from '../layer/compression.js';
 import { writeTx } from '../metadata/db.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { RegistryClient, RegistryCredentials } from '../registry/client.js';
 import type { Engine } from './engine.js';
 import { imageLayers, readConfig } from './images.js';
 import { type Lease, withLease } from './leases.js';
@@ -38,6 +38,8 @@ export interface PushOptions {
   concurrency?: number;
   configDir?: string;
   registries?: RegistriesConfig;
+  /** Credentials to use instead of the stored ones (the API's X-Registry-Auth). */
+  auth?: RegistryCredentials;
   /** Use zlib even when pigz is installed (tests). */
   noPigz?: boolean;
 }
@@ -88,7 +90,11 @@ export async function pushImage(engine: Engine, name: string, opts: PushOptions 
   const sink = throttled(opts.onProgress ?? noProgress);
   sink({ status: `The push refers to repository [${repoName}]` });
   const cfg = opts.registries ?? loadRegistriesConfig();
-  const client = registryClient(parsed.domain, { config: cfg, ...(opts.configDir ? { configDir: opts.configDir } : {}) });
+  const client = registryClient(parsed.domain, {
+    config: cfg,
+    ...(opts.configDir ? { configDir: opts.configDir } : {}),
+    ...(opts.auth ? { credentials: opts.auth } : {}),
+  });
   const report: PushReport = { repository: repoName, pushed: [] };
   await withLease(engine.db, async (lease) => {
     for (const { tag, img } of images) report.pushed.push(await pushOne(engine, client, parsed, tag, img, lease, sink, opts));

@@ -121,7 +121,8 @@ export async function verifyLogin(host: string, creds: RegistryCredentials, cfg:
     if (tok.status === 401 || tok.status === 403) throw denied();
     throw new BerthError('unavailable', `login to ${host} failed: its token server answered ${tok.status} ${tok.statusText}`);
   }
-  throw new BerthError('unavailable', `cannot reach registry ${host}: ${(lastError as Error)?.message ?? 'connection failed'}`, {
+  const why = (lastError as { cause?: { message?: string } })?.cause?.message ?? (lastError as Error)?.message ?? 'connection failed';
+  throw new BerthError('unavailable', `cannot reach registry ${host}: ${why}`, {
     cause: lastError,
     hint: plain ? undefined : `if ${host} serves plain http, list it under "insecure" in ${registriesConfPath()}`,
   });

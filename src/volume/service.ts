@@ -150,8 +150,10 @@ export class VolumeService {
     const fresh = !v;
     v ??= this.create({ name, anonymous: m.anonymous ?? false });
     const data = v.mountpoint;
-    if (fresh && !(m.options ?? []).includes('nocopy') && rec.state.rootfs) {
-      const src = path.join(rec.state.rootfs, m.destination);
+    // At start the root file system is mounted but not yet recorded in the state.
+    const rootfs = rec.state.rootfs || path.join(this.engine.paths.runContainers, rec.config.id, 'merged');
+    if (fresh && !(m.options ?? []).includes('nocopy')) {
+      const src = path.join(rootfs, m.destination);
       try {
         if (fs.statSync(src).isDirectory() && fs.readdirSync(data).length === 0) {
           fs.cpSync(src, data, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });

@@ -78,6 +78,7 @@ async function runAttached(
   };
   try {
     await svc.start(id, {
+      ...(rec.config.autoRemove ? { removerPid: process.pid } : {}),
       beforeStart: () => {
         session = attach(d.attach, {
           stdout: ctx.stdout,

@@ -21,11 +21,14 @@ export async function pull(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const r = quiet ? undefined : progressRenderer(ctx.stdout);
   const started = Date.now();
   const platform = str(p, 'platform');
-  const report = await pullImage(engine, name, {
-    allTags,
-    ...(platform ? { platform } : {}),
-    ...(r ? { onProgress: r.sink } : {}),
-  });
+  const report = await interruptible((signal) =>
+    pullImage(engine, name, {
+      allTags,
+      signal,
+      ...(platform ? { platform } : {}),
+      ...(r ? { onProgress: r.sink } : {}),
+    }),
+  );
   r?.done();
   debugSpeed(ctx, 'pulled', report.images.reduce((a, i) => a + i.bytes, 0), started);
   ctx.out(allTags ? `${ref.domain}/${ref.path}` : (report.images[0]?.reference ?? name));
@@ -39,11 +42,33 @@ export async function push(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const engine = await ctx.engine();
   const r = quiet ? undefined : progressRenderer(ctx.stdout);
   const started = Date.now();
-  const report = await pushImage(engine, name, { allTags: bool(p, 'all-tags'), ...(r ? { onProgress: r.sink } : {}) });
+  const report = await interruptible((signal) =>
+    pushImage(engine, name, { allTags: bool(p, 'all-tags'), signal, ...(r ? { onProgress: r.sink } : {}) }),
+  );
   r?.done();
   debugSpeed(ctx, 'pushed', report.pushed.reduce((a, t) => a + t.bytes, 0), started);
   if (quiet) for (const t of report.pushed) ctx.out(`${familiarString(parseReference(report.repository))}:${t.tag}`);
   return 0;
+}
+
+/**
+ * Runs `fn` with a signal that SIGINT/SIGTERM abort, so an interrupted pull or push removes what it
+ * wrote before exiting. A second signal exits at once (system check --repair collects leftovers).
+ */
+async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+    ac.abort(new BerthError('canceled', `interrupted by ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 /** With --debug, how fast the layer bytes went (informational). */
@@ -66,12 +91,15 @@ export async function pullForRun(ctx: CliContext, p: ParsedArgs, image: string):
   const quiet = bool(p, 'quiet');
   const r = quiet ? undefined : progressRenderer(ctx.stderr);
   const platform = str(p, 'platform');
-  await ensureImage(engine, image, {
-    policy,
-    ...(platform ? { platform } : {}),
-    ...(r ? { onProgress: r.sink } : {}),
-    onMissing: (n) => ctx.err(`Unable to find image '${n}' locally`),
-  });
+  await interruptible((signal) =>
+    ensureImage(engine, image, {
+      signal,
+      policy,
+      ...(platform ? { platform } : {}),
+      ...(r ? { onProgress: r.sink } : {}),
+      onMissing: (n) => ctx.err(`Unable to find image '${n}' locally`),
+    }),
+  );
   r?.done();
 }
 

@@ -87,7 +87,7 @@ export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
   if (!opts.dryRun && !bool(p, 'force')) {
     const what = [
       '  - all stopped containers',
-      ...(await hasNetworks() ? ['  - all networks not used by at least one container'] : []),
+      '  - all networks not used by at least one container',
       ...(opts.volumes ? ['  - all anonymous volumes not used by at least one container'] : []),
       opts.all ? '  - all images without at least one container associated to them' : '  - all dangling images',
       opts.all ? '  - all build cache' : '  - unused build cache',
@@ -117,15 +117,6 @@ export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
   for (const f of r.failed) ctx.err(`Error: could not remove ${f.kind} ${f.id.slice(0, 19)}: ${f.reason}`);
   ctx.out(`${r.dryRun ? 'Total space that would be reclaimed' : 'Total reclaimed space'}: ${humanSize(r.spaceReclaimed)}`);
   return r.failed.length ? 1 : 0;
-}
-
-async function hasNetworks(): Promise<boolean> {
-  try {
-    await import(['..', '..', 'network', 'service.js'].join('/'));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** One line from stdin (empty at end of input), without waiting for more. */
