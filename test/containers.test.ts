@@ -26,7 +26,8 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     assert.equal(ne.code, 126, ne.stderr);
     const ni = s.run(['run', '--rm', 'nosuchimage']);
     assert.equal(ni.code, 125);
-    assert.match(ni.stderr, /Unable to find image 'nosuchimage' locally/);
+    assert.match(ni.stderr, /Unable to find image 'nosuchimage(:latest)?' locally/);
+    assert.match(ni.stderr, /blocked/, 'the test registries config keeps Docker Hub out of reach');
     const bf = s.run(['run', '--memory', 'lots', 'busybox']);
     assert.equal(bf.code, 125);
     assert.equal(s.ok(['ps', '-aq']).trim(), '', 'failed runs with --rm leave nothing');

@@ -9,6 +9,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Network rule: tests never contact Docker Hub. Every berth process a test starts inherits a
+ * registries config that blocks docker.io (a test that needs its own config sets the variable).
+ */
+if (!process.env.BERTH_REGISTRIES_CONF) {
+  const conf = path.join(os.tmpdir(), `berth-test-registries-${process.pid}.json`);
+  fs.writeFileSync(conf, JSON.stringify({ blocked: ['docker.io'] }));
+  process.env.BERTH_REGISTRIES_CONF = conf;
+  process.on('exit', () => fs.rmSync(conf, { force: true }));
+}
+
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = path.join(REPO, 'bin', 'berth');
 

@@ -94,8 +94,12 @@ export class BenchEngine {
     } = {},
   ) {}
 
+  /** Node flags for Berth's own process (the profiler sets --cpu-prof; NODE_OPTIONS refuses it). */
+  nodeFlags: string[] = [];
+
   argv(args: string[]): string[] {
-    return [...this.wrap, ...this.base, ...args];
+    const [cmd, ...rest] = this.base;
+    return [...this.wrap, cmd as string, ...this.nodeFlags, ...rest, ...args];
   }
 
   /** Runs the engine's CLI; throws CommandFailed when it exits non-zero (unless allowFail). */

@@ -153,8 +153,10 @@ function makeBerthStore(): { engine: BenchEngine; dispose: () => void } {
       for (const m of mounts) exec(['umount', '-l', m], { allowFail: true });
       fs.rmSync(d, { recursive: true, force: true });
     }
+    const tag = createHash('sha256').update(path.resolve(store.root)).digest('hex').slice(0, 10);
+    removeStoreNetwork(`berth${tag}`);
     // runc leaves the empty cgroup parent of the store behind.
-    const parent = `berth-${createHash('sha256').update(path.resolve(store.root)).digest('hex').slice(0, 10)}`;
+    const parent = `berth-${tag}`;
     for (const ctrl of fs.existsSync('/sys/fs/cgroup') ? fs.readdirSync('/sys/fs/cgroup') : []) {
       try {
         fs.rmdirSync(path.join('/sys/fs/cgroup', ctrl, parent));
@@ -164,6 +166,23 @@ function makeBerthStore(): { engine: BenchEngine; dispose: () => void } {
     }
   };
   return { engine, dispose };
+}
+
+/**
+ * Removes the default-network bridge of a deleted Berth store and the firewall rules Berth tagged
+ * with it (comment `berth-net:<bridge>`): deleting the store's directories does not.
+ */
+function removeStoreNetwork(bridge: string): void {
+  if (exec(['ip', 'link', 'show', bridge], { allowFail: true }).code !== 0) return;
+  let table = 'filter';
+  for (const line of exec(['iptables-save'], { allowFail: true }).stdout.split('\n')) {
+    if (line.startsWith('*')) table = line.slice(1);
+    else if (line.startsWith('-A ') && line.includes(`berth-net:${bridge}`)) {
+      const args = [...line.slice(3).matchAll(/"([^"]*)"|(\S+)/g)].map((m) => (m[1] ?? m[2]) as string);
+      exec(['iptables', '-t', table, '-D', ...args], { allowFail: true });
+    }
+  }
+  exec(['ip', 'link', 'del', bridge], { allowFail: true });
 }
 
 /** Makes busybox in Berth's store and loads the very same archive into each peer. */

@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- profile CASE`: where Berth's time goes in one case. Runs the case's Berth command
- * lines with `node --cpu-prof` (every Berth process, including conmon's clean-up call, through
- * NODE_OPTIONS) and BERTH_TIMINGS=1, then once under `strace -f -c`; prints the top self-time
- * functions and files of the profiles, the median of each phase mark, and the top syscalls.
+ * lines with `node --cpu-prof` (the CLI processes the case starts; Node refuses --cpu-prof in
+ * NODE_OPTIONS, so conmon's clean-up calls are not profiled) and BERTH_TIMINGS=1, then once under
+ * `strace -f -c`; prints the top self-time functions and files of the profiles, the median of each
+ * phase mark, and the top syscalls.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -100,11 +101,13 @@ export async function profileCase(
   try {
     await c.prepare?.(berth, ctx);
     c.iterate(berth, ctx, 0); // warm-up: page cache, first-run work
-    berth.env = { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}`, BERTH_TIMINGS: '1' };
+    berth.env = { BERTH_TIMINGS: '1' };
+    berth.nodeFlags = ['--cpu-prof', `--cpu-prof-dir=${profDir}`];
     outputObservers.push(observer);
     for (let i = 1; i <= runs; i++) c.iterate(berth, ctx, i);
     outputObservers.splice(outputObservers.indexOf(observer), 1);
     berth.env = {};
+    berth.nodeFlags = [];
 
     const files = fs.readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile'));
     const profiles = files.map((f) => JSON.parse(fs.readFileSync(path.join(profDir, f), 'utf8')) as CpuProfile);
@@ -147,6 +150,7 @@ export async function profileCase(
     }
   } finally {
     berth.env = {};
+    berth.nodeFlags = [];
     c.cleanup?.(berth, ctx);
     c.teardown?.(ctx);
   }

@@ -75,8 +75,8 @@ test('the SVG is well-formed, has a bar per measured engine and ratio labels', (
   assert.match(svg, /fill="#2ca02c">podman 100 MiB\/s|fill="#d62728">podman 150 MiB\/s/);
   // Balanced tags: every opened text closes.
   assert.equal((svg.match(/<text/g) ?? []).length, (svg.match(/<\/text>/g) ?? []).length);
-  // The longest bar of a group spans the full width (400 px) at the group's max.
-  assert.match(svg, /width="400\.0"/);
+  // The longest bar of a group spans the full width (380 px) at the group's max.
+  assert.match(svg, /width="380\.0"/);
 });
 
 test('planned runs: defaults, quick and --runs', () => {

@@ -101,9 +101,9 @@ function esc(s: string): string {
 export function svgChart(results: readonly MetricResult[], title = 'Berth benchmarks'): string {
   const engines = enginesIn(results);
   const rows = results.filter((r) => engines.some((e) => r.engines[e]?.summary));
-  const W = 900;
-  const labelW = 300;
-  const barMax = 400;
+  const W = 1120;
+  const labelW = 360;
+  const barMax = 380;
   const barH = 14;
   const gap = 4;
   const groupPad = 14;
@@ -114,7 +114,7 @@ export function svgChart(results: readonly MetricResult[], title = 'Berth benchm
     const present = engines.filter((e) => r.engines[e]?.summary);
     const scale = Math.max(...present.map((e) => r.engines[e]?.summary?.max as number), 1e-12);
     const groupH = present.length * (barH + gap) - gap;
-    const dir = r.better === 'higher' ? 'higher is better' : 'lower is better';
+    const dir = r.better === 'higher' ? 'higher = better' : 'lower = better';
     parts.push(
       `<text x="${labelW - 10}" y="${y + groupH / 2 - 2}" text-anchor="end" font-weight="bold">${esc(r.case)}</text>`,
       `<text x="${labelW - 10}" y="${y + groupH / 2 + 12}" text-anchor="end" fill="#555">${esc(`${r.metric} (${r.unit}, ${dir})`)}</text>`,

@@ -76,8 +76,9 @@ function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Installs and starts the peers; returns a log of what it did. Throws naming the step that failed. */
+/** Installs and starts the peers, logging each step it takes. Throws naming the step that failed. */
 export function setup(log: (m: string) => void, opts: { dockerIptables?: boolean } = {}): void {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
   const missing = PACKAGES.filter((p) => exec(['dpkg-query', '-W', '-f=${Status}', p], { allowFail: true }).stdout.indexOf('install ok installed') < 0);
   if (missing.length) {
     log(`setup: apt-get install ${missing.join(' ')}`);

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Digest } from '../content/digest.js';
 import type { Engine } from '../engine/engine.js';
-import { type LayerRef, imageLayers, readConfig, writeImage } from '../engine/images.js';
+import { type LayerRef, imageLayers, ingestLayer, readConfig, writeImage } from '../engine/images.js';
 import { withLease, type Lease } from '../engine/leases.js';
 import { BerthError, invalidArgument } from '../errors.js';
 import type { ImageRecord } from '../image/image-store.js';
@@ -33,7 +33,7 @@ import {
   stagesNeededFor,
 } from './dockerfile/instructions.js';
 import { parseDockerfile } from './dockerfile/parser.js';
-import { DEFAULT_PATH, type ResolvedRunMount, chainLookup, commitDir, mkdirParents, runStep, stepTempDir, userFromChain } from './executor.js';
+import { DEFAULT_PATH, type ResolvedRunMount, commitDir, mkdirParents, runStep, stepTempDir, userFromChain } from './executor.js';
 
 /** Progress of a build, for the CLI (plain lines or a live view) and the API (JSON messages). */
 export type BuildEvent =
@@ -213,8 +213,16 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
             continue;
           }
           case 'ARG':
-            // ARG changes no config; it matters through the keys of the steps that use it.
+            // ARG changes no config; it matters through the keys of the steps that use it. BuildKit
+            // records it in the history with its default as written.
             state.key = stepKey(state.key, { cmd: describe(cmd) });
+            (state.config.history as HistoryEntry[]).push({
+              created: now(),
+              created_by: `ARG ${cmd.args.map((a) => (a.value !== undefined ? `${a.key}=${a.value}` : a.key)).join(' ')}`,
+              comment: COMMENT,
+              empty_layer: true,
+            });
+            state.pending = true;
             continue;
           case 'LABEL':
             c.Labels = { ...(c.Labels ?? {}) };
@@ -228,7 +236,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
           case 'EXPOSE':
             c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
             for (const p of cmd.ports) c.ExposedPorts[p] = {};
-            meta(`EXPOSE map[${cmd.ports.map((p) => `${p}:{}`).join(' ')}]`);
+            // Go's %v of a map: keys sorted, duplicates once.
+            meta(`EXPOSE map[${[...new Set(cmd.ports)].sort().map((p) => `${p}:{}`).join(' ')}]`);
             continue;
           case 'VOLUME':
             c.Volumes = { ...(c.Volumes ?? {}) };
@@ -276,7 +285,11 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
             if (cmd.startIntervalNs) hc.StartInterval = cmd.startIntervalNs;
             if (cmd.retries) hc.Retries = cmd.retries;
             c.Healthcheck = hc;
-            meta(`HEALTHCHECK ${goQuote(cmd.test)}`);
+            // BuildKit: fmt.Sprintf("HEALTHCHECK %q", config) -> &{["CMD-SHELL" "x"] "5s" "3s" "0s" "0s" '\x03'}
+            const d = (ns: number | undefined) => `"${goDuration(ns ?? 0)}"`;
+            meta(
+              `HEALTHCHECK &{${goQuote(cmd.test)} ${d(cmd.intervalNs)} ${d(cmd.timeoutNs)} ${d(cmd.startPeriodNs)} ${d(cmd.startIntervalNs)} ${goQuoteRune(cmd.retries ?? 0)}}`,
+            );
             continue;
           }
           default:
@@ -286,7 +299,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
         if (cmd.kind === 'WORKDIR') {
           const wd = path.posix.resolve(c.WorkingDir || '/', cmd.path);
           c.WorkingDir = wd;
-          if (chainLookup(engine, state.top, wd.slice(1)) !== undefined || wd === '/') {
+          // BuildKit makes a layer (mkdir -p) for every WORKDIR but `/`, existing directory or not.
+          if (wd === '/') {
             meta(`WORKDIR ${wd}`);
             continue;
           }
@@ -312,7 +326,9 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
           } finally {
             plan.release?.();
           }
-          const h: HistoryEntry = { created: now(), created_by: `${plan.createdBy} # buildkit`, comment: COMMENT };
+          // BuildKit's suffix marks steps that ran in an LLB exec or file op; WORKDIR has none.
+          const createdBy = cmd.kind === 'WORKDIR' ? plan.createdBy : `${plan.createdBy} # buildkit`;
+          const h: HistoryEntry = { created: now(), created_by: createdBy, comment: COMMENT };
           state.config.history = [...(state.config.history ?? []), h];
           state.config.created = now();
           state.layers = [...state.layers, ref];
@@ -357,11 +373,19 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       if (cmd.kind === 'RUN') return planRun(cmd, state, vars);
       if (cmd.kind === 'COPY' || cmd.kind === 'ADD') {
         const from = cmd.from !== undefined ? await copyRoot(cmd.from, cmd.line) : undefined;
-        const step = await copyStep(engine, { cmd, context: ctx, from, top: state.top, workdir: c.WorkingDir || '/', filename });
+        let step: Awaited<ReturnType<typeof copyStep>>;
+        try {
+          step = await copyStep(engine, { cmd, context: ctx, from, top: state.top, workdir: c.WorkingDir || '/', filename, sourceDateEpoch: epoch });
+        } catch (e) {
+          from?.release(); // a missing source: the mounted stage must not outlive the failure
+          throw e;
+        }
+        const tar = step.tar;
         return {
           desc: { cmd: describe(cmd), refArgs, sources: step.checksum, from: from?.key ?? null },
           createdBy: step.createdBy,
-          execute: (lease) => layerFromDir(state, lease, (dir) => step.write(dir)),
+          execute: async (lease) =>
+            tar ? (await ingestLayer(engine, state.top, tar(), { lease })).ref : layerFromDir(state, lease, (dir) => step.write(dir)),
           release: () => from?.release(),
         };
       }
@@ -400,9 +424,15 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       const c = state.config.config as ContainerDefaults;
       const shell = c.Shell ?? ['/bin/sh', '-c'];
       let argv: string[];
+      /** A heredoc script with a shebang: mounted executable at /dev/pipes/NAME and run as a file (as BuildKit). */
+      let script: { name: string; data: string } | undefined;
       if (cmd.form === 'exec') argv = cmd.args;
       else if (cmd.heredocs.length === 1 && /^<<-?["']?\w+["']?$/.test((cmd.args[0] as string).trim())) {
-        argv = [...shell, (cmd.heredocs[0] as { data: string }).data];
+        const doc = cmd.heredocs[0] as { name: string; data: string };
+        if (doc.data.startsWith('#!')) {
+          script = { name: doc.name, data: doc.data };
+          argv = [...shell, `/dev/pipes/${doc.name}`];
+        } else argv = [...shell, doc.data];
       } else {
         let script = cmd.args[0] as string;
         for (const h of cmd.heredocs) script += `\n${h.data}${h.name}`;
@@ -418,7 +448,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       const createdBy = `RUN ${shown.length ? `|${shown.length} ${shown.join(' ')} ` : ''}${argv.join(' ')}`;
       const mountsDesc = cmd.mounts.map((m) => ({ ...m }));
       return {
-        desc: { cmd: 'RUN', argv, args: shown, mounts: mountsDesc, network: cmd.network ?? 'default', security: cmd.security ?? 'sandbox', user: c.User ?? '', wd: c.WorkingDir ?? '' },
+        desc: { cmd: 'RUN', argv, script: script?.data ?? null, args: shown, mounts: mountsDesc, network: cmd.network ?? 'default', security: cmd.security ?? 'sandbox', user: c.User ?? '', wd: c.WorkingDir ?? '' },
         createdBy,
         execute: async (lease: Lease, log: (s: 'stdout' | 'stderr', l: string) => void): Promise<LayerRef> => {
           const tmp = stepTempDir(engine);
@@ -426,6 +456,12 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
           try {
             const mounts: ResolvedRunMount[] = [];
             for (const m of cmd.mounts) mounts.push(await resolveRunMount(m, tmp, releases, c.WorkingDir || '/'));
+            if (script) {
+              const file = path.join(tmp, 'heredoc-script');
+              fs.writeFileSync(file, script.data, { mode: 0o755 });
+              fs.chmodSync(file, 0o755);
+              mounts.push({ target: `/dev/pipes/${script.name}`, type: 'bind', source: file, readonly: true });
+            }
             const res = await runStep(engine, tmp, {
               top: state.top,
               argv,
@@ -548,6 +584,41 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   });
 }
 
+/** Go's time.Duration.String(): "0s", "1.5s", "1m30s", "500ms", "2h0m0s". */
+export function goDuration(ns: number): string {
+  if (ns === 0) return '0s';
+  const neg = ns < 0;
+  let u = Math.abs(ns);
+  const frac = (v: number, digits: number) => {
+    const s = String(v).padStart(digits, '0').replace(/0+$/, '');
+    return s ? `.${s}` : '';
+  };
+  let out: string;
+  if (u < 1e3) out = `${u}ns`;
+  else if (u < 1e6) out = `${Math.floor(u / 1e3)}${frac(u % 1e3, 3)}µs`;
+  else if (u < 1e9) out = `${Math.floor(u / 1e6)}${frac(u % 1e6, 6)}ms`;
+  else {
+    const h = Math.floor(u / 3.6e12);
+    u -= h * 3.6e12;
+    const m = Math.floor(u / 6e10);
+    u -= m * 6e10;
+    const sec = `${Math.floor(u / 1e9)}${frac(u % 1e9, 9)}s`;
+    out = h > 0 ? `${h}h${m}m${sec}` : m > 0 ? `${m}m${sec}` : sec;
+  }
+  return neg ? `-${out}` : out;
+}
+
+/** Go's %q of an integer (strconv.QuoteRune): '\x03', '\n', 'A'. */
+export function goQuoteRune(n: number): string {
+  const named: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r', 39: "\\'", 92: '\\\\' };
+  if (named[n] !== undefined) return `'${named[n]}'`;
+  if (n >= 0x20 && n < 0x7f) return `'${String.fromCharCode(n)}'`;
+  if (n >= 0 && n < 0x80) return `'\\x${n.toString(16).padStart(2, '0')}'`;
+  if (n > 0x10ffff || n < 0) return "'\ufffd'";
+  if (n >= 0xa0 && !(n >= 0xd800 && n <= 0xdfff)) return `'${String.fromCodePoint(n)}'`;
+  return n <= 0xffff ? `'\\u${n.toString(16).padStart(4, '0')}'` : `'\\U${n.toString(16).padStart(8, '0')}'`;
+}
+
 function isLayerStep(c: Command): boolean {
   return c.kind === 'RUN' || c.kind === 'COPY' || c.kind === 'ADD' || c.kind === 'WORKDIR';
 }
@@ -601,16 +672,32 @@ function atLine(e: unknown, filename: string, line: number): BerthError {
   return out;
 }
 
-/** A read-only view of a layer chain, mounted in a temporary directory until `release()`. */
+/**
+ * A read-only view of a layer chain, mounted in a temporary directory until `release()`. Unlike a
+ * container's root file system it has no init layer: nothing (no /.dockerenv, no empty /etc/hosts)
+ * that the stage itself does not have can leak into a COPY --from.
+ */
 async function mountedRoot(engine: Engine, top: Digest | null, key: string): Promise<CopySourceRoot> {
-  const { mountRootfs, unmountRootfs } = await import('../snapshot/overlay.js');
+  const { mountRootfs, prepareMounts, unmountRootfs } = await import('../snapshot/overlay.js');
   const tmp = stepTempDir(engine);
   const dirs = { upper: path.join(tmp, 'upper'), work: path.join(tmp, 'work'), merged: path.join(tmp, 'merged'), init: path.join(tmp, 'init') };
-  // An init layer with only its marker: no empty /etc/hosts & co. shadowing the stage's own files.
-  fs.mkdirSync(dirs.init, { recursive: true });
-  fs.writeFileSync(path.join(dirs.init, '.dockerenv'), '');
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   try {
-    mountRootfs(engine.layers, top, dirs);
+    if (process.env.BERTH_SNAPSHOTTER === 'copy') {
+      fs.writeFileSync(path.join(dirs.init, '.dockerenv'), '');
+      mountRootfs(engine.layers, top, dirs);
+    } else {
+      // An empty top-most lower dir (overlay needs one even for scratch), mounted read-only.
+      const { mount } = await import('../sys/libc.js');
+      const spec = prepareMounts(engine.layers, top, dirs);
+      const prev = process.cwd();
+      process.chdir(spec.cwd ?? '/');
+      try {
+        mount('overlay', dirs.merged, 'overlay', 1 /* MS_RDONLY */, spec.options.join(','));
+      } finally {
+        process.chdir(prev);
+      }
+    }
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });
     throw e;

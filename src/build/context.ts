@@ -25,63 +25,116 @@ export interface ContextEntry {
   mode: number;
   size: number;
   mtimeMs: number;
+  /** From the walk's lstat (context entries); the stat cache's validity tuple. */
+  ino?: number;
+  ctimeMs?: number;
+  uid?: number;
+  gid?: number;
 }
 
 /**
- * sha256 of file contents, keyed by (dev, ino, size, mtime, ctime). Persisted as one JSON file; entries
- * not used for 30 days are dropped when it is saved.
+ * sha256 of file contents per context path, valid while the file's (ino, size, mtime, ctime) tuple is
+ * unchanged. One small file per context directory (`<dir of file>/build-stat-cache/<hash of the
+ * context path>`), in a compact line format (`hex ino size mtimeMs ctimeMs rel\0` per file), so a
+ * rebuild loads only its own context's entries and parses no JSON. Entries of files no longer in the
+ * context are dropped when it is saved.
  */
 export class StatCache {
-  private readonly entries = new Map<string, [string, number]>();
+  private entries = new Map<string, StatRecord>();
   private dirty = false;
+  private file: string | undefined;
 
-  constructor(private readonly file?: string) {
-    if (!file) return;
+  /** `location`: where the cache lives (its directory is used); none = in memory only. */
+  constructor(private readonly location?: string) {}
+
+  /** Loads the entries of the context at `dir` (absolute). Called once by the context. */
+  open(dir: string): void {
+    if (!this.location) return;
+    const name = createHash('sha256').update(dir).digest('hex').slice(0, 32);
+    this.file = path.join(path.dirname(this.location), 'build-stat-cache', name);
+    this.entries = new Map();
+    let text: string;
     try {
-      const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, [string, number]>;
-      for (const [k, v] of Object.entries(raw)) this.entries.set(k, v);
+      text = fs.readFileSync(this.file, 'utf8');
     } catch {
-      /* missing or unreadable: start empty */
+      return; // missing or unreadable: start empty
     }
-  }
-
-  static key(st: fs.Stats): string {
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  }
-
-  /** The content digest of `abs` (hex), hashing only on a cache miss. */
-  hash(abs: string, st: fs.Stats): string {
-    const k = StatCache.key(st);
-    const hit = this.entries.get(k);
-    const today = Math.floor(Date.now() / 86_400_000);
-    if (hit) {
-      if (hit[1] !== today) {
-        hit[1] = today;
-        this.dirty = true;
+    for (const rec of text.split('\0')) {
+      // Five space-free fields, then the path (which may hold spaces).
+      let at = 0;
+      let fields = 0;
+      for (; fields < 5; fields++) {
+        const sp = rec.indexOf(' ', at);
+        if (sp < 0) break;
+        at = sp + 1;
       }
-      return hit[0];
+      if (fields < 5) continue;
+      const [hex, ino, size, mtimeMs, ctimeMs] = rec.slice(0, at - 1).split(' ') as [string, string, string, string, string];
+      this.entries.set(rec.slice(at), { hex, ino: Number(ino), size: Number(size), mtimeMs: Number(mtimeMs), ctimeMs: Number(ctimeMs) });
     }
-    const h = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
-    // A file modified while hashed (ctime changed) is not cached: the next build hashes it again.
-    const after = fs.lstatSync(abs);
-    if (StatCache.key(after) === k) {
-      this.entries.set(k, [h, today]);
+  }
+
+  /** The content digest (hex) of the context file `rel` at `abs`, hashing only on a cache miss. */
+  hash(rel: string, abs: string, e: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+    const hit = this.entries.get(rel);
+    if (hit && hit.ino === e.ino && hit.size === e.size && hit.mtimeMs === e.mtimeMs && hit.ctimeMs === e.ctimeMs) {
+      return hit.hex;
+    }
+    const { hex, unchanged } = hashFile(abs, e);
+    // A file modified while hashed is not cached: the next build hashes it again.
+    if (unchanged) {
+      this.entries.set(rel, { hex, ino: e.ino, size: e.size, mtimeMs: e.mtimeMs, ctimeMs: e.ctimeMs });
       this.dirty = true;
     }
-    return h;
+    return hex;
   }
 
-  /** Writes the cache atomically when it changed. */
-  save(): void {
-    if (!this.file || !this.dirty) return;
-    const cutoff = Math.floor(Date.now() / 86_400_000) - 30;
-    const out: Record<string, [string, number]> = {};
-    for (const [k, v] of this.entries) if (v[1] >= cutoff) out[k] = v;
+  /** Writes the cache atomically when it changed; `present` drops paths no longer in the context. */
+  save(present?: (rel: string) => boolean): void {
+    if (!this.file) return;
+    if (present) {
+      for (const rel of this.entries.keys()) {
+        if (!present(rel)) {
+          this.entries.delete(rel);
+          this.dirty = true;
+        }
+      }
+    }
+    if (!this.dirty) return;
+    const parts: string[] = [];
+    for (const [rel, r] of this.entries) parts.push(`${r.hex} ${r.ino} ${r.size} ${r.mtimeMs} ${r.ctimeMs} ${rel}`);
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(out));
+    fs.writeFileSync(tmp, parts.join('\0'));
     fs.renameSync(tmp, this.file);
     this.dirty = false;
+  }
+}
+
+interface StatRecord {
+  hex: string;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+}
+
+const HASH_BUF = Buffer.allocUnsafe(1 << 20);
+
+/** sha256 of a file read in 1 MiB chunks; `unchanged` when its stat tuple still is `e` afterwards. */
+function hashFile(abs: string, e: { ino: number; size: number; mtimeMs: number; ctimeMs: number }): { hex: string; unchanged: boolean } {
+  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const h = createHash('sha256');
+    for (;;) {
+      const n = fs.readSync(fd, HASH_BUF, 0, HASH_BUF.length, null);
+      if (n <= 0) break;
+      h.update(n === HASH_BUF.length ? HASH_BUF : HASH_BUF.subarray(0, n));
+    }
+    const st = fs.fstatSync(fd);
+    return { hex: h.digest('hex'), unchanged: st.ino === e.ino && st.size === e.size && st.mtimeMs === e.mtimeMs && st.ctimeMs === e.ctimeMs };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -95,9 +148,6 @@ export interface ContextOptions {
 
 export class BuildContext {
   private entriesCache: Map<string, ContextEntry> | undefined;
-  private readonly checksums = new Map<string, string>();
-  /** lstat results of the walk, so checksums need no second stat. */
-  private readonly stats = new Map<string, fs.Stats>();
   readonly dockerfileText: string;
   /** Name shown in errors ("Dockerfile", "app.Dockerfile"). */
   readonly dockerfileName: string;
@@ -113,6 +163,7 @@ export class BuildContext {
     opts: ContextOptions,
   ) {
     this.statCache = opts.statCache ?? new StatCache();
+    if (!temporary) this.statCache.open(dir);
     if (opts.dockerfileText !== undefined) {
       this.dockerfileText = opts.dockerfileText;
       this.dockerfileName = 'Dockerfile';
@@ -188,33 +239,39 @@ export class BuildContext {
     }
   }
 
-  /** Every included entry (files, dirs, symlinks), by relative path, in sorted order. */
+  /**
+   * Every included entry (files, dirs, symlinks), by relative path, in byte order (a parent before
+   * its children). One readdir per directory and one lstat per included entry; excluded files are
+   * never stat'ed. Synchronous on purpose: thousands of small async calls cost more than they overlap.
+   */
   entries(): Map<string, ContextEntry> {
     if (this.entriesCache) return this.entriesCache;
-    const out = new Map<string, ContextEntry>();
+    const out: ContextEntry[] = [];
     const walk = (absDir: string, relDir: string) => {
-      for (const name of fs.readdirSync(absDir).sort()) {
+      const names = fs.readdirSync(absDir, { withFileTypes: true });
+      for (const d of names) {
+        const name = d.name;
         const rel = relDir ? `${relDir}/${name}` : name;
-        const abs = `${absDir}/${name}`;
-        const st = fs.lstatSync(abs);
-        const isDir = st.isDirectory();
+        const isDir = d.isDirectory();
         const excluded = this.matcher(rel, isDir);
         if (isDir) {
           if (excluded && this.matcher.canSkipDir(rel)) continue;
-          const before = out.size;
-          if (!excluded) out.set(rel, entryOf(rel, st, 'dir'));
+          const abs = `${absDir}/${name}`;
+          const st = fs.lstatSync(abs);
+          const before = out.length;
           walk(abs, rel);
           // An excluded directory appears only as the parent of re-included entries.
-          if (excluded && out.size > before) out.set(rel, entryOf(rel, st, 'dir'));
+          if (!excluded || out.length > before) out.push(entryOf(rel, st, 'dir'));
           continue;
         }
         if (excluded) continue;
-        this.stats.set(rel, st);
-        out.set(rel, entryOf(rel, st, st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other'));
+        const st = fs.lstatSync(`${absDir}/${name}`);
+        out.push(entryOf(rel, st, st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other'));
       }
     };
     walk(this.dir, '');
-    this.entriesCache = new Map([...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+    out.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+    this.entriesCache = new Map(out.map((e) => [e.rel, e]));
     return this.entriesCache;
   }
 
@@ -238,22 +295,28 @@ export class BuildContext {
     return rel === '' ? this.dir : path.join(this.dir, rel);
   }
 
-  /** Checksum of one entry: sha256 of its path, type, mode and content (or link target). */
-  entryChecksum(e: ContextEntry): string {
-    const cached = this.checksums.get(e.rel);
-    if (cached) return cached;
+  /** What identifies one entry in checksums: its path, type, mode and content digest (or link target). */
+  private entryLine(e: ContextEntry): string {
     let content = '';
-    if (e.type === 'file') content = this.statCache.hash(this.abs(e.rel), this.stats.get(e.rel) ?? fs.lstatSync(this.abs(e.rel)));
-    else if (e.type === 'symlink') content = fs.readlinkSync(this.abs(e.rel));
-    const sum = createHash('sha256').update(`${e.rel}\0${e.type}\0${(e.mode & 0o7777).toString(8)}\0${content}`).digest('hex');
-    this.checksums.set(e.rel, sum);
-    return sum;
+    if (e.type === 'file') {
+      const abs = this.abs(e.rel);
+      content = this.statCache.hash(e.rel, abs, e.ino !== undefined && e.ctimeMs !== undefined ? (e as Required<ContextEntry>) : statTuple(abs));
+    } else if (e.type === 'symlink') content = fs.readlinkSync(this.abs(e.rel));
+    return `${e.rel}\0${e.type}\0${(e.mode & 0o7777).toString(8)}\0${content}\n`;
   }
 
-  /** Checksum of a set of entries (a COPY source after globbing and --exclude). */
+  /** Checksum of a set of entries (a COPY source after globbing and --exclude), one hash over them all. */
   checksumOf(entries: readonly ContextEntry[]): string {
     const h = createHash('sha256');
-    for (const e of entries) h.update(`${this.entryChecksum(e)}\n`);
+    let batch = '';
+    for (const e of entries) {
+      batch += this.entryLine(e);
+      if (batch.length > 65536) {
+        h.update(batch);
+        batch = '';
+      }
+    }
+    h.update(batch);
     return `sha256:${h.digest('hex')}`;
   }
 
@@ -265,7 +328,8 @@ export class BuildContext {
   /** Persists new stat-cache entries and removes a temporary context. */
   dispose(): void {
     try {
-      this.statCache.save();
+      const entries = this.entriesCache;
+      this.statCache.save(entries ? (rel) => entries.has(rel) : undefined);
     } catch {
       /* the cache is an optimisation */
     }
@@ -274,7 +338,12 @@ export class BuildContext {
 }
 
 function entryOf(rel: string, st: fs.Stats, type: EntryType): ContextEntry {
-  return { rel, type, mode: st.mode, size: st.size, mtimeMs: st.mtimeMs };
+  return { rel, type, mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, ctimeMs: st.ctimeMs, uid: st.uid, gid: st.gid };
+}
+
+function statTuple(abs: string): { ino: number; size: number; mtimeMs: number; ctimeMs: number } {
+  const st = fs.lstatSync(abs);
+  return { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
 }
 
 /** Whether a COPY source has glob characters (filepath.Match syntax). */

@@ -15,6 +15,7 @@ import type { Engine } from '../engine/engine.js';
 import { BerthError, invalidArgument, notFound } from '../errors.js';
 import { applyLayer } from '../layer/apply.js';
 import { decompress } from '../layer/compression.js';
+import { END_OF_ARCHIVE, type TarWriteHeader, encodeHeader, padding } from '../layer/tar-writer.js';
 import { type BuildContext, type ContextEntry, globToRegExp, hasGlob } from './context.js';
 import type { CopyCommand } from './dockerfile/instructions.js';
 import { createMatcher } from './dockerignore.js';
@@ -35,6 +36,8 @@ export interface CopyStepInput {
   top: Digest | null;
   workdir: string;
   filename: string;
+  /** Clamp every mtime of the layer to at most this (seconds). */
+  sourceDateEpoch?: number | undefined;
 }
 
 export interface CopyStep {
@@ -43,6 +46,12 @@ export interface CopyStep {
   createdBy: string;
   /** Writes the step's files into the empty layer directory. */
   write: (layerDir: string) => Promise<void>;
+  /**
+   * The step's layer as a tar stream, without an intermediate copy on disk: headers carry --chown and
+   * --chmod, file bodies are read straight from the sources. Undefined when the step must use `write`
+   * (ADD of a local archive, which is extracted).
+   */
+  tar?: () => Readable;
 }
 
 interface Item {
@@ -111,10 +120,85 @@ export async function copyStep(engine: Engine, input: CopyStepInput): Promise<Co
   ].filter(Boolean);
   const createdBy = `${cmd.kind} ${[...flags, ...cmd.sources, ...cmd.sourceContents.map((h) => `<<${h.name}`), cmd.dest].join(' ')}`;
   const chmod = cmd.chmod !== undefined ? parseChmod(cmd.chmod) : undefined;
+  let streamable = true;
+  if (isAdd) for (const it of items) if (!it.isDir && (await isArchive(it.abs))) streamable = false;
+
+  /** The layer as tar chunks: the same entries `write` makes, in the same order. */
+  async function* layerTar(): AsyncGenerator<Buffer> {
+    const epoch = input.sourceDateEpoch;
+    const clamp = (ms: number) => {
+      const sec = Math.floor(ms / 1000);
+      return epoch !== undefined && sec > epoch ? epoch : sec;
+    };
+    const owner = cmd.chown ? userFromChain(engine, top, cmd.chown) : { uid: 0, gid: 0 };
+    const out = new TarChunks();
+    const dirsDone = new Set<string>();
+    /** Parent directories as mkdirParents makes them: the chain's metadata when present, else 0755 + owner. */
+    const parents = (rel: string, o = { uid: 0, gid: 0 }) => {
+      const parts = rel.split('/').filter(Boolean);
+      for (let i = 1; i <= parts.length; i++) {
+        const sub = parts.slice(0, i).join('/');
+        if (dirsDone.has(sub)) continue;
+        dirsDone.add(sub);
+        const lower = chainLookup(engine, top, sub);
+        const st = lower ? fs.statSync(lower) : undefined;
+        if (st?.isDirectory()) out.header({ name: `${sub}/`, type: 'directory', size: 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: clamp(st.mtimeMs) });
+        else out.header({ name: `${sub}/`, type: 'directory', size: 0, mode: 0o755, uid: o.uid, gid: o.gid, mtime: clamp(Date.now()) });
+      }
+    };
+    const target = (name: string) => (intoDir ? path.posix.join(destRel, name) : destRel);
+    const base = (mode: number, mtimeMs: number) => ({ mode: chmod !== undefined ? chmod : mode & 0o7777, uid: owner.uid, gid: owner.gid, mtime: clamp(mtimeMs) });
+    if (intoDir) parents(destRel, owner);
+    else parents(path.posix.dirname(destRel) === '.' ? '' : path.posix.dirname(destRel));
+    for (const h of cmd.sourceContents) {
+      const data = Buffer.from(h.data);
+      out.header({ name: target(h.name), type: 'file', size: data.length, ...base(0o644, Date.now()) });
+      out.body(data);
+    }
+    yield* out.take();
+    for (const u of urls) {
+      const name = decodeURIComponent(new URL(u).pathname.split('/').filter(Boolean).pop() ?? '') || 'download';
+      const got = await download(u);
+      const sum = `sha256:${createHash('sha256').update(got.data).digest('hex')}`;
+      if (cmd.checksum && sum !== cmd.checksum) throw invalidArgument(`digest mismatch for ${u}: expected ${cmd.checksum}, got ${sum}`);
+      out.header({ name: target(name), type: 'file', size: got.data.length, ...base(0o600, (got.mtime ?? new Date()).getTime()) });
+      out.body(got.data);
+    }
+    const one = (abs: string, name: string, e: { type: string; mode: number; size: number; mtimeMs: number }) => {
+      if (e.type === 'dir') {
+        dirsDone.add(name);
+        out.header({ name: `${name}/`, type: 'directory', size: 0, ...base(e.mode, e.mtimeMs) });
+      } else if (e.type === 'symlink') {
+        out.header({ name, type: 'symlink', size: 0, linkname: fs.readlinkSync(abs), ...base(0o777, e.mtimeMs), mode: 0o777 });
+      } else if (e.type === 'file') {
+        out.header({ name, type: 'file', size: e.size, ...base(e.mode, e.mtimeMs) });
+        out.file(abs, e.size, name);
+      }
+    };
+    for (const it of items) {
+      if (it.isDir) {
+        parents(destRel, owner);
+        const kids = it.children ?? walkDisk(it.abs);
+        for (const k of kids) {
+          const sub = it.children ? relUnder(it.rel, k.rel, true) : k.rel;
+          one(path.join(it.abs, sub), path.posix.join(destRel, sub), k);
+          yield* out.take();
+        }
+        continue;
+      }
+      const st = fs.lstatSync(it.abs);
+      const type = st.isSymbolicLink() ? 'symlink' : st.isFile() ? 'file' : 'other';
+      one(it.abs, target(path.posix.basename(it.rel)), { type, mode: st.mode, size: st.size, mtimeMs: st.mtimeMs });
+      yield* out.take();
+    }
+    out.end();
+    yield* out.take();
+  }
 
   return {
     checksum,
     createdBy,
+    ...(streamable ? { tar: () => Readable.from(layerTar(), { objectMode: false }) } : {}),
     write: async (layerDir: string) => {
       const owner = cmd.chown ? userFromChain(engine, top, cmd.chown) : { uid: 0, gid: 0 };
       const target = (name: string) => (intoDir ? path.posix.join(destRel, name) : destRel);
@@ -162,6 +246,85 @@ export async function copyStep(engine: Engine, input: CopyStepInput): Promise<Co
       }
     },
   };
+}
+
+const CHUNK = 1 << 20;
+
+/** Collects tar headers and bodies into 1 MiB chunks (fresh buffers: consumers may keep them). */
+class TarChunks {
+  private cur = Buffer.allocUnsafe(CHUNK);
+  private off = 0;
+  private ready: Buffer[] = [];
+
+  header(h: TarWriteHeader): void {
+    this.body(encodeHeader(h));
+  }
+
+  /** Bytes followed by the padding to the next 512-byte block. */
+  body(b: Buffer): void {
+    this.put(b);
+    this.zeros(padding(b.length));
+  }
+
+  /** `size` bytes of the file at `abs`, read in place; fails when the file shrank since it was listed. */
+  file(abs: string, size: number, name: string): void {
+    const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    try {
+      let left = size;
+      while (left > 0) {
+        if (this.off === CHUNK) this.flush();
+        const n = fs.readSync(fd, this.cur, this.off, Math.min(CHUNK - this.off, left), null);
+        if (n <= 0) throw new BerthError('failed_precondition', `${name} changed while it was copied (shorter than ${size} bytes)`, { hint: 'run the build again' });
+        this.off += n;
+        left -= n;
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.zeros(padding(size));
+  }
+
+  /** The end-of-archive blocks; everything is then ready to take. */
+  end(): void {
+    this.zeros(END_OF_ARCHIVE.length);
+    this.flush();
+  }
+
+  /** The full chunks so far (all of them after `end`). */
+  *take(): Generator<Buffer> {
+    if (this.ready.length === 0) return;
+    const r = this.ready;
+    this.ready = [];
+    yield* r;
+  }
+
+  private put(b: Buffer): void {
+    let at = 0;
+    while (at < b.length) {
+      if (this.off === CHUNK) this.flush();
+      const n = b.copy(this.cur, this.off, at);
+      this.off += n;
+      at += n;
+    }
+  }
+
+  private zeros(n: number): void {
+    let left = n;
+    while (left > 0) {
+      if (this.off === CHUNK) this.flush();
+      const k = Math.min(CHUNK - this.off, left);
+      this.cur.fill(0, this.off, this.off + k);
+      this.off += k;
+      left -= k;
+    }
+  }
+
+  private flush(): void {
+    if (this.off === 0) return;
+    this.ready.push(this.cur.subarray(0, this.off));
+    this.cur = Buffer.allocUnsafe(CHUNK);
+    this.off = 0;
+  }
 }
 
 function copyOne(src: string, dst: string, type: string, finish: (p: string, mode: number, mtime?: Date) => void): void {

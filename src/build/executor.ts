@@ -270,11 +270,14 @@ function runForeground(runtime: OciRuntime, id: string, bundle: string, input: R
       input.signal?.removeEventListener('abort', onAbort);
       out.end();
       err.end();
-      // runc run deletes its container on exit; make sure of it even after a kill.
-      runtime.delete(id, { force: true }).catch(() => undefined).finally(() => {
+      const settle = () => {
         if (input.signal?.aborted) reject(new BerthError('canceled', 'build canceled'));
         else resolve(code ?? 128 + (sig ? 9 : 0));
-      });
+      };
+      // runc run deletes its container when it exits by itself; only a kill (or runc dying) can leave
+      // one behind, and only then is the extra `runc delete` process worth spawning.
+      if (code === null || input.signal?.aborted) runtime.delete(id, { force: true }).catch(() => undefined).finally(settle);
+      else settle();
     });
   });
 }

@@ -4,7 +4,7 @@
  * default) end the session without stopping the container.
  */
 import fs from 'node:fs';
-import { connectSeqpacket, shutdownWrite } from '../sys/libc.js';
+import { connectSeqpacket, shutdownBoth, shutdownWrite } from '../sys/libc.js';
 
 export interface AttachStreams {
   stdout: NodeJS.WritableStream;
@@ -50,17 +50,29 @@ export function attach(socketPath: string, io: AttachStreams): AttachSession {
     io.stdin?.removeListener('data', onInput);
     io.stdin?.removeListener('end', onEnd);
     (io.stdin as NodeJS.ReadStream | undefined)?.pause?.();
+    // A read blocked in the threadpool would keep the process alive: shut the socket down so it
+    // returns, and let the read's callback close the fd (never close under a pending read).
+    if (reading) shutdownBoth(fd);
+    else closeFd();
+    resolveDone(why);
+  };
+  const buf = Buffer.alloc(32 * 1024 + 1);
+  let reading = false;
+  let fdClosed = false;
+  const closeFd = () => {
+    if (fdClosed) return;
+    fdClosed = true;
     try {
       fs.closeSync(fd);
     } catch {
       /* already closed */
     }
-    resolveDone(why);
   };
-  const buf = Buffer.alloc(32 * 1024 + 1);
   const readLoop = () => {
+    reading = true;
     fs.read(fd, buf, 0, buf.length, null, (err, n) => {
-      if (closed) return;
+      reading = false;
+      if (closed) return closeFd();
       if (err || n === 0) return close('exited');
       const kind = buf[0];
       const data = Buffer.from(buf.subarray(1, n));

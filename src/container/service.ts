@@ -506,6 +506,9 @@ export class ContainerService {
     }
     const before = this.store.get(id);
     if (!before) throw new BerthError('not_found', `No such container: ${id}`);
+    // The destructive part (unmount, runtime state, network) only for a run that is still live and is
+    // the one the caller saw: a late exit command must not tear down a run started after it.
+    if (!isLive(before.state) || (opts.startedAt !== undefined && before.state.startedAt !== opts.startedAt)) return before;
     const oom = oomKilled(`${this.engine.paths.cgroupParent}/${id}`);
     const rt = this.runtime(before.config.runtime);
     // Runtime deletion and unmount are idempotent; do them outside the DB lock.
@@ -522,8 +525,7 @@ export class ContainerService {
       // Only the run the caller observed, and never a restart in progress whose owner is alive:
       // a stale decision made before the lock must not overwrite a newer state.
       if (opts.startedAt !== undefined && s.startedAt !== opts.startedAt) return s;
-      const live = s.status === 'running' || s.status === 'paused' || (s.status === 'restarting' && !pidAlive(s.monitorPid));
-      if (!live) return s;
+      if (!isLive(s)) return s;
       died = exitCode < 0 ? (s.stoppedByUser ? 137 : 255) : exitCode;
       return {
         ...s,
@@ -760,13 +762,26 @@ export class ContainerService {
     }
     if (shouldRestart(after)) {
       const delay = Math.min(100 * 2 ** Math.min(after.state.restartCount, 10), 60_000);
-      this.store.updateState(after.config.id, (s) => ({ ...s, status: 'restarting', restartCount: s.restartCount + 1, monitorPid: process.pid }));
+      // Once per exit: only the exited run we looked at moves to restarting (a second exit command
+      // for the same run finds it restarting or newer and leaves it).
+      let claimed = false;
+      this.store.updateState(after.config.id, (s) => {
+        if (s.status !== 'exited' || s.startedAt !== after.state.startedAt) return s;
+        claimed = true;
+        return { ...s, status: 'restarting', restartCount: s.restartCount + 1, monitorPid: process.pid };
+      });
+      if (!claimed) return;
       await sleep(delay);
       const cur = this.store.get(after.config.id);
       if (!cur || cur.state.status !== 'restarting' || cur.state.stoppedByUser) return;
       await this.start(after.config.id);
     }
   }
+}
+
+/** Running, paused, or restarting with its restarter gone: a run whose exit has not been recorded. */
+function isLive(s: ContainerState): boolean {
+  return s.status === 'running' || s.status === 'paused' || (s.status === 'restarting' && !pidAlive(s.monitorPid));
 }
 
 function shouldRestart(rec: ContainerRecord): boolean {

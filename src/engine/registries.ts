@@ -15,6 +15,8 @@ import { CredentialStore } from '../registry/credentials.js';
 export interface RegistriesConfig {
   insecure: string[];
   mirrors: Record<string, string[]>;
+  /** Registries never contacted (air-gapped machines, test suites): pulls use only their mirrors. */
+  blocked: string[];
 }
 
 export const DEFAULT_REGISTRIES_CONF = '/etc/berth/registries.json';
@@ -32,7 +34,7 @@ export function loadRegistriesConfig(file = registriesConfPath()): RegistriesCon
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { insecure: [], mirrors: {} };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { insecure: [], mirrors: {}, blocked: [] };
     throw new BerthError('permission_denied', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   const bad = (why: string) =>
@@ -44,7 +46,7 @@ export function loadRegistriesConfig(file = registriesConfPath()): RegistriesCon
     throw bad(`not valid JSON (${(e as Error).message})`);
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
-  const o = j as { insecure?: unknown; mirrors?: unknown };
+  const o = j as { insecure?: unknown; mirrors?: unknown; blocked?: unknown };
   const strings = (v: unknown, where: string): string[] => {
     if (v === undefined) return [];
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw bad(`${where} must be an array of strings`);
@@ -56,7 +58,7 @@ export function loadRegistriesConfig(file = registriesConfPath()): RegistriesCon
     if (typeof o.mirrors !== 'object' || o.mirrors === null || Array.isArray(o.mirrors)) throw bad('"mirrors" must be an object');
     for (const [k, v] of Object.entries(o.mirrors)) mirrors[k] = strings(v, `"mirrors.${k}"`);
   }
-  return { insecure, mirrors };
+  return { insecure, mirrors, blocked: strings(o.blocked, '"blocked"') };
 }
 
 export interface ClientOptions {
@@ -70,6 +72,10 @@ export interface ClientOptions {
 /** A client for `host` (a reference domain: "docker.io", "127.0.0.1:5000") with stored credentials. */
 export function registryClient(host: string, opts: ClientOptions = {}): RegistryClient {
   const cfg = opts.config ?? loadRegistriesConfig();
+  if (cfg.blocked.includes(host))
+    throw new BerthError('unavailable', `registry ${host} is blocked by ${registriesConfPath()}`, {
+      hint: `remove it from "blocked" there, or pull through a mirror`,
+    });
   const store = new CredentialStore(opts.configDir ? { configDir: opts.configDir } : {});
   const explicit = opts.credentials;
   return new RegistryClient({
@@ -81,7 +87,12 @@ export function registryClient(host: string, opts: ClientOptions = {}): Registry
 
 /** Hosts to try for a pull from `domain`: its mirrors first, then the registry itself. */
 export function pullHosts(domain: string, cfg: RegistriesConfig): string[] {
-  return [...(cfg.mirrors[domain] ?? []), domain];
+  const hosts = [...(cfg.mirrors[domain] ?? []), domain].filter((h) => !cfg.blocked.includes(h));
+  if (hosts.length === 0)
+    throw new BerthError('unavailable', `registry ${domain} is blocked by ${registriesConfPath()} and has no mirror`, {
+      hint: `build or load the image locally, or add a mirror for ${domain}`,
+    });
+  return hosts;
 }
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)(:\d+)?$/;

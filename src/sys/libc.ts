@@ -180,8 +180,17 @@ export function connectSeqpacket(socketPath: string): number {
 
 /** shutdown(fd, SHUT_WR): tells conmon the client's stdin ended. */
 export function shutdownWrite(fd: number): void {
+  shutdownSocket(fd, 1);
+}
+
+/** shutdown(fd, SHUT_RDWR): also wakes a read blocked on the socket in the threadpool. */
+export function shutdownBoth(fd: number): void {
+  shutdownSocket(fd, 2);
+}
+
+function shutdownSocket(fd: number, how: number): void {
   const koffi = require('koffi');
   const lib = koffi.load('libc.so.6');
   const shutdown = lib.func('int shutdown(int, int)') as KoffiFn;
-  shutdown(fd, 1);
+  shutdown(fd, how);
 }

@@ -2,7 +2,8 @@
  * `berth build`: parses flags, prepares the context (directory, tar or Dockerfile on stdin), runs the
  * builder and renders its events BuildKit-style: `#N [stage k/n] RUN ...`, `#N CACHED`, output lines
  * with their time offset, `#N DONE 0.3s`. Plain lines when stderr is not a terminal; on a terminal the
- * same lines with the step titles in bold (`--progress=plain` forces plain, `quiet` prints nothing).
+ * live view BuildKit-style (`[+] Building 1.2s (4/8)`, one line per step with its time, the last lines
+ * of output of running steps), redrawn in place (`--progress=plain` forces plain, `quiet` prints nothing).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -103,7 +104,9 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     for (const t of tags) parseReference(t);
     const sde = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
     if (sde !== undefined && !/^\d+$/.test(sde)) throw invalidArgument(`invalid SOURCE_DATE_EPOCH "${sde}": use seconds since the epoch`);
-    const renderer = quiet ? undefined : plainRenderer(ctx.stderr, progress === 'tty' || (progress === 'auto' && ctx.stderr.isTTY === true));
+    const live = progress === 'tty' || (progress === 'auto' && ctx.stderr.isTTY === true);
+    const view = quiet ? undefined : live ? ttyRenderer(ctx.stderr) : { onEvent: plainRenderer(ctx.stderr, false), finish: () => undefined };
+    const renderer = view?.onEvent;
     const ac = new AbortController();
     const onSig = () => ac.abort();
     process.once('SIGINT', onSig);
@@ -129,6 +132,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     try {
       result = await runBuild(engine, opts);
     } finally {
+      view?.finish();
       process.removeListener('SIGINT', onSig);
       process.removeListener('SIGTERM', onSig);
     }
@@ -174,5 +178,92 @@ function plainRenderer(out: NodeJS.WritableStream, bold: boolean): (e: BuildEven
         break;
     }
     if (e.type === 'cached' || e.type === 'done' || e.type === 'error') w('');
+  };
+}
+
+interface VertexView {
+  name: string;
+  start: number;
+  end?: number;
+  cached: boolean;
+  error?: string;
+  logs: string[];
+}
+
+/**
+ * BuildKit's TTY view: redrawn in place on every event and every 100 ms while a step runs; finished
+ * steps show their duration, running ones a live timer and their last 6 output lines. Warnings are
+ * printed under the final view. Lines are cut to the terminal width so the cursor arithmetic holds.
+ */
+function ttyRenderer(out: NodeJS.WriteStream): { onEvent: (e: BuildEvent) => void; finish: () => void } {
+  const t0 = Date.now();
+  const vertices = new Map<number, VertexView>();
+  const warnings: string[] = [];
+  let drawn = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const width = () => Math.max(40, (out.columns ?? 100) - 1);
+  const cut = (s: string) => (s.length > width() ? `${s.slice(0, width() - 1)}…` : s);
+  const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+  const draw = (final: boolean) => {
+    const now = Date.now();
+    const list = [...vertices.values()];
+    const done = list.filter((v) => v.end !== undefined).length;
+    const lines = [`[+] Building ${secs(now - t0)} (${done}/${list.length})${final ? ' FINISHED' : ''}`];
+    for (const v of list) {
+      const time = v.cached ? '0.0s' : secs((v.end ?? now) - v.start);
+      const name = `${v.cached ? 'CACHED ' : ''}${v.error !== undefined ? 'ERROR ' : ''}${v.name}`;
+      const left = ` => ${name}`;
+      const pad = Math.max(1, width() - left.length - time.length);
+      lines.push(left.length + time.length + 1 > width() ? cut(`${left} ${time}`) : `${left}${' '.repeat(pad)}${time}`);
+      if ((v.end === undefined || v.error !== undefined) && v.logs.length) for (const l of v.logs.slice(-6)) lines.push(cut(` => => # ${l}`));
+    }
+    let buf = drawn > 0 ? `\x1b[${drawn}A\r\x1b[J` : '';
+    buf += `${lines.map((l) => `\x1b[2K${l}`).join('\n')}\n`;
+    out.write(buf);
+    drawn = lines.length;
+  };
+  const tick = () => {
+    const running = [...vertices.values()].some((v) => v.end === undefined);
+    if (running && !timer) {
+      timer = setInterval(() => draw(false), 100);
+      timer.unref();
+    } else if (!running && timer) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  };
+  return {
+    onEvent: (e) => {
+      const v = 'id' in e ? vertices.get(e.id) : undefined;
+      switch (e.type) {
+        case 'vertex':
+          vertices.set(e.id, { name: e.name, start: Date.now(), cached: false, logs: [] });
+          break;
+        case 'cached':
+          if (v) Object.assign(v, { cached: true, end: Date.now() });
+          break;
+        case 'log':
+          v?.logs.push(e.line);
+          if (v && v.logs.length > 50) v.logs.splice(0, v.logs.length - 50);
+          break;
+        case 'done':
+          if (v) v.end = Date.now();
+          break;
+        case 'error':
+          if (v) Object.assign(v, { error: e.message, end: Date.now() });
+          break;
+        case 'warning':
+          warnings.push(e.message);
+          return;
+      }
+      tick();
+      draw(false);
+    },
+    finish: () => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      draw(true);
+      for (const w of warnings) out.write(`WARNING: ${w}\n`);
+    },
   };
 }
