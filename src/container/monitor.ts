@@ -21,6 +21,8 @@ export interface MonitorOptions {
   monitorPidFile: string;
   tty: boolean;
   stdin: boolean;
+  /** Keep the container's stdin open when an attached client goes away (docker's -i without StdinOnce). */
+  leaveStdinOpen?: boolean;
   exitCommand: string[];
   conmon?: string;
 }
@@ -50,6 +52,7 @@ export function launchMonitor(o: MonitorOptions): Promise<MonitorResult> {
   if (o.logMaxSize > 0) args.push('--log-size-max', String(o.logMaxSize));
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
+  if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
   if (o.exitCommand.length) {
     args.push('--exit-command', o.exitCommand[0] as string);
     for (const a of o.exitCommand.slice(1)) args.push('--exit-command-arg', a);

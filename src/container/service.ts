@@ -312,6 +312,7 @@ export class ContainerService {
         monitorPidFile: d.monitorPidFile,
         tty: c.tty,
         stdin: c.openStdin,
+        leaveStdinOpen: !c.stdinOnce,
         exitCommand,
       });
       mark('start: monitor reported pid');

@@ -125,7 +125,8 @@ async function runAttached(
     restoreRaw();
     if (tty) ctx.stdout.off('resize', onResize);
     for (const s of signals) process.off(s, forward);
-    if (o.stdin) ctx.stdin.pause();
+    // A paused pipe on stdin would keep the process alive after the session ended.
+    if (o.stdin) ctx.stdin.destroy();
   }
 }
 
@@ -498,7 +499,7 @@ export async function attachCmd(ctx: CliContext, p: ParsedArgs): Promise<number>
     return await svc.wait(rec.config.id);
   } finally {
     if (rec.config.tty && ctx.stdin.isTTY && withStdin) ctx.stdin.setRawMode(false);
-    ctx.stdin.pause();
+    if (withStdin) ctx.stdin.destroy();
   }
 }
 export { attachCmd as attach };
