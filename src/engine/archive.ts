@@ -17,6 +17,7 @@ import { detectCompression } from '../layer/compression.js';
 import { chainIdOf } from '../snapshot/layer-store.js';
 import type { Engine } from './engine.js';
 import { gcLayersAndBlobs, readConfig, writeImage } from './images.js';
+import { emitEvent } from './events.js';
 import { type Lease, withLease } from './leases.js';
 
 export type ArchiveFormat = 'docker-archive' | 'oci-archive' | 'oci-dir';
@@ -344,6 +345,7 @@ async function recordLoaded(engine: Engine, files: ArchiveFiles, lease: Lease): 
     }
     for (const n of it.names) engine.images.tag(rec.id, n);
     report.loaded.push({ id: rec.id, names: it.names.map((n) => familiarString(parseReference(n))) });
+    emitEvent(engine.paths.runroot, 'image', 'load', rec.id, it.names[0] ? { name: it.names[0] } : {});
   }
   return report;
 }

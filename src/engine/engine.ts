@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { ContentStore } from '../content/store.js';
 import { ImageStore } from '../image/image-store.js';
+import { emitEvent } from './events.js';
 import { type Database, openDatabase } from '../metadata/db.js';
 import { LayerStore } from '../snapshot/layer-store.js';
 import { type StorePaths, storePaths } from './paths.js';
@@ -48,7 +49,7 @@ export class Engine {
   }
 
   get images(): ImageStore {
-    this._images ??= new ImageStore(this.db, this.blobs);
+    this._images ??= new ImageStore(this.db, this.blobs, (action, id, attrs) => emitEvent(this.paths.runroot, 'image', action, id, attrs));
     return this._images;
   }
 

@@ -25,6 +25,7 @@ import { decompress } from '../layer/compression.js';
 import { writeTx } from '../metadata/db.js';
 import type { LayerRecord } from '../snapshot/layer-store.js';
 import type { Engine } from './engine.js';
+import { emitEvent } from './events.js';
 import { type Lease, leasedResources, withLease } from './leases.js';
 
 export interface LayerRef {
@@ -178,7 +179,9 @@ export async function importImage(engine: Engine, opts: ImportOptions): Promise<
       history: [history],
     };
     if (variant) cfg.variant = variant;
-    return writeImage(engine, { config: cfg, layers: [ref], tags: opts.tag ? [opts.tag] : [], lease });
+    const img = writeImage(engine, { config: cfg, layers: [ref], tags: opts.tag ? [opts.tag] : [], lease });
+    emitEvent(engine.paths.runroot, 'image', 'import', img.id, opts.tag ? { name: opts.tag } : {});
+    return img;
   });
 }
 

@@ -31,6 +31,7 @@ import {
   selectPlatform,
 } from '../image/oci.js';
 import { type Reference, familiarString, formatReference, parseReference, withDefaultTag } from '../image/reference.js';
+import { emitEvent } from './events.js';
 import { applyLayer } from '../layer/apply.js';
 import { writeTx } from '../metadata/db.js';
 import type { RegistryClient, RegistryCredentials } from '../registry/client.js';
@@ -103,6 +104,7 @@ export async function pullImage(engine: Engine, name: string, opts: PullOptions 
   const shown = opts.allTags ? familiarString({ domain: parsed.domain, path: parsed.path }) : familiarString(refs[0] as Reference);
   const upToDate = report.images.every((i) => i.upToDate);
   sink({ status: upToDate ? `Status: Image is up to date for ${shown}` : `Status: Downloaded newer image for ${shown}` });
+  for (const ref of refs) emitEvent(engine.paths.runroot, 'image', 'pull', formatReference(ref), { name: formatReference(ref) });
   return report;
 }
 

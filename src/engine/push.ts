@@ -19,6 +19,7 @@ import { BerthError, corrupt, fromSystemError, invalidArgument, notFound } from 
 import type { ImageRecord } from '../image/image-store.js';
 import { type Descriptor, type ImageManifest, MediaTypes } from '../image/oci.js';
 import { type Reference, familiarString, formatReference, parseReference, withDefaultTag } from '../image/reference.js';
+import { emitEvent } from './events.js';
 import { compressGzip } from '../layer/compression.js';
 import { writeTx } from '../metadata/db.js';
 import type { RegistryClient, RegistryCredentials } from '../registry/client.js';
@@ -99,6 +100,7 @@ export async function pushImage(engine: Engine, name: string, opts: PushOptions 
   await withLease(engine.db, async (lease) => {
     for (const { tag, img } of images) report.pushed.push(await pushOne(engine, client, parsed, tag, img, lease, sink, opts));
   });
+  for (const p of report.pushed) emitEvent(engine.paths.runroot, 'image', 'push', `${repoName}:${p.tag}`, { name: `${repoName}:${p.tag}` });
   return report;
 }
 

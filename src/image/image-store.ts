@@ -60,10 +60,14 @@ export interface NewImage {
   meta?: ImageMeta;
 }
 
+/** Called after a name or an image changed (the engine turns it into Docker's image events). */
+export type ImageEventSink = (action: 'tag' | 'untag' | 'delete', id: Digest, attributes: Record<string, string>) => void;
+
 export class ImageStore {
   constructor(
     private readonly db: Database,
     readonly blobs: BlobStore,
+    private readonly onEvent: ImageEventSink = () => {},
   ) {}
 
   private rowToRecord(row: ImageRow): ImageRecord {
@@ -215,7 +219,7 @@ export class ImageStore {
   tag(id: Digest, name: string): Digest | undefined {
     const full = formatReference(withDefaultTag(parseReference(name)));
     if (parseReference(name).digest) throw new BerthError('invalid_argument', `refusing to create a tag with a digest reference: ${name}`);
-    return writeTx(this.db, () => {
+    const moved = writeTx(this.db, () => {
       if (!this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id)) throw notFound(`No such image: ${id}`);
       const prev = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
       this.db
@@ -223,17 +227,21 @@ export class ImageStore {
         .run(full, id, Date.now());
       return prev && prev.image_id !== id ? prev.image_id : undefined;
     });
+    this.onEvent('tag', id, { name: full });
+    return moved;
   }
 
   /** Removes one name. Returns the image it pointed to. */
   untag(name: string): Digest {
     const full = formatReference(withDefaultTag(parseReference(name)));
-    return writeTx(this.db, () => {
+    const id = writeTx(this.db, () => {
       const row = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
       if (!row) throw notFound(`No such image: ${name}`);
       this.db.prepare('DELETE FROM tags WHERE name = ?').run(full);
       return row.image_id;
     });
+    this.onEvent('untag', id, { name: full });
+    return id;
   }
 
   addRepoDigest(id: Digest, repo: string, digest: Digest): void {
@@ -261,6 +269,7 @@ export class ImageStore {
       const r = this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
       if (r.changes === 0) throw notFound(`No such image: ${id}`);
     });
+    this.onEvent('delete', id, {});
   }
 
   children(id: Digest): Digest[] {

@@ -13,6 +13,7 @@
  * Name resolution on user-defined networks goes through /etc/hosts: peers' files are rewritten in
  * place (same inode, so the bind mounts inside running containers see the change).
  */
+import { emitEvent } from '../engine/events.js';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -217,6 +218,7 @@ export class NetworkService {
       this.store.delete(rec.id);
       throw e;
     }
+    emitEvent(this.engine.paths.runroot, 'network', 'create', rec.id, { name: rec.name, type: 'bridge' });
     return rec;
   }
 
@@ -239,6 +241,7 @@ export class NetworkService {
       });
     this.store.delete(rec.id);
     this.destroyInfra(rec);
+    emitEvent(this.engine.paths.runroot, 'network', 'destroy', rec.id, { name: rec.name, type: 'bridge' });
     return rec;
   }
 
@@ -304,6 +307,7 @@ export class NetworkService {
       throw e;
     }
     refreshPeers(this.engine, [n.name]);
+    emitEvent(this.engine.paths.runroot, 'network', 'connect', this.resolve(nameOrId).id, { name: this.resolve(nameOrId).name, container });
   }
 
   /** Disconnects a container from a network (its primary network only when it is not running). */
@@ -332,6 +336,7 @@ export class NetworkService {
       });
       refreshPeers(this.engine, [n.name]);
     }
+    emitEvent(this.engine.paths.runroot, 'network', 'disconnect', this.resolve(nameOrId).id, { name: this.resolve(nameOrId).name, container });
   }
 }
 

@@ -9,6 +9,7 @@ import type { ContainerRecord, MountSpec } from '../container/types.js';
 import type { Engine } from '../engine/engine.js';
 import { BerthError, conflict, invalidArgument, notFound } from '../errors.js';
 import { writeTx } from '../metadata/db.js';
+import { emitEvent } from '../engine/events.js';
 
 export interface VolumeRecord {
   name: string;
@@ -64,6 +65,7 @@ export class VolumeService {
         .prepare('INSERT OR IGNORE INTO volumes (name, driver, created, labels, options, anonymous) VALUES (?, ?, ?, ?, ?, ?)')
         .run(name, driver, Date.now(), JSON.stringify(opts.labels ?? {}), JSON.stringify(opts.options ?? {}), opts.anonymous ? 1 : 0);
     });
+    emitEvent(this.engine.paths.runroot, 'volume', 'create', name, { driver });
     return this.get(name) as VolumeRecord;
   }
 
@@ -100,6 +102,7 @@ export class VolumeService {
     writeTx(this.engine.db, () => {
       this.engine.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
     });
+    emitEvent(this.engine.paths.runroot, 'volume', 'destroy', name, { driver: v.driver });
     try {
       fs.renameSync(this.dir(name), trash);
     } catch {
