@@ -4,11 +4,12 @@
  * digests) and run on the other side. Containers of the dockerd run with `--network none`.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PrivateDockerd } from './dockerd.js';
-import { TestStore, which } from './helpers.js';
+import { TestStore, eventually, which } from './helpers.js';
 
 function skopeo(args: string[]): string {
   const r = spawnSync('skopeo', ['--insecure-policy', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -58,6 +59,33 @@ describe('peers: dockerd and skopeo read what berth writes and the other way rou
     assert.equal(s.ok(['image', 'inspect', '--format', '{{.Id}}', 'dimg:1']).trim(), dockerId);
     assert.equal(s.ok(['run', '--rm', 'dimg:1', 'sh', '-c', 'cat /hello; echo $FROMDOCKER; test -e /bin/true || echo whiteout-ok']).trim(), 'from-docker\n1\nwhiteout-ok');
     assert.match(s.ok(['system', 'check']), /store is consistent/);
+  });
+
+  test('dockerd pulls from the registry berth serves, and runs the image', async (t) => {
+    if (!needDocker(t)) return;
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const host = `127.0.0.1:${port}`;
+    const reg = spawn(process.execPath, [...s.args(['registry', 'serve', '--addr', host, '--root', path.join(s.dir, 'registry')])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    reg.stdout?.on('data', (c: Buffer) => (log += c.toString()));
+    reg.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+    try {
+      await eventually(() => log.includes('listening') || reg.exitCode !== null, 20_000);
+      s.ok(['tag', 'busybox', `${host}/peers/busybox:1`]);
+      s.ok(['push', `${host}/peers/busybox:1`]);
+      // 127.0.0.0/8 is an insecure registry for dockerd by default: no TLS needed.
+      d.ok(['pull', `${host}/peers/busybox:1`]);
+      assert.equal(d.ok(['image', 'inspect', '--format', '{{.Id}}', `${host}/peers/busybox:1`]).trim(), bbId);
+      assert.equal(d.ok(['run', '--rm', '--network', 'none', `${host}/peers/busybox:1`, 'echo', 'pulled-ok']).trim(), 'pulled-ok');
+    } finally {
+      reg.kill('SIGTERM');
+      await new Promise((r) => (reg.exitCode !== null ? r(undefined) : reg.once('exit', r)));
+    }
   });
 
   test('skopeo inspects berth archives as docker-archive: and oci-archive:', () => {

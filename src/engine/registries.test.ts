@@ -11,7 +11,7 @@ describe('registries configuration', () => {
   const file = path.join(dir, 'registries.json');
 
   test('a missing file means no insecure registries and no mirrors', () => {
-    assert.deepEqual(loadRegistriesConfig(path.join(dir, 'absent.json')), { insecure: [], mirrors: {} });
+    assert.deepEqual(loadRegistriesConfig(path.join(dir, 'absent.json')), { insecure: [], mirrors: {}, blocked: [] });
   });
 
   test('insecure and mirrors are read; mirrors come before the registry', () => {
@@ -20,6 +20,14 @@ describe('registries configuration', () => {
     assert.deepEqual(cfg.insecure, ['r.lan:5000']);
     assert.deepEqual(pullHosts('docker.io', cfg), ['127.0.0.1:5001', 'm2:5000', 'docker.io']);
     assert.deepEqual(pullHosts('ghcr.io', cfg), ['ghcr.io']);
+  });
+
+  test('blocked registries are never contacted: only their mirrors, or a clear error', () => {
+    fs.writeFileSync(file, JSON.stringify({ blocked: ['docker.io'], mirrors: { 'docker.io': ['127.0.0.1:5001'] } }));
+    const cfg = loadRegistriesConfig(file);
+    assert.deepEqual(pullHosts('docker.io', cfg), ['127.0.0.1:5001']);
+    const noMirror = { ...cfg, mirrors: {} };
+    assert.throws(() => pullHosts('docker.io', noMirror), (e) => isBerthError(e, 'unavailable') && /blocked/.test((e as Error).message));
   });
 
   test('a malformed file is corrupt, naming the file and the expected shape', () => {

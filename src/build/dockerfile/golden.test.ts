@@ -12,7 +12,8 @@ import { isBerthError } from '../../errors.js';
 import { type Command, type Platform, StageVars, lintDockerfile, parseStages, stagesNeededFor } from './instructions.js';
 import { parseDockerfile } from './parser.js';
 
-const TESTDATA = join(dirname(fileURLToPath(import.meta.url)), 'testdata');
+// Golden files live beside the sources; the compiled test runs from dist/src/..., so map back to src/.
+const TESTDATA = join(dirname(fileURLToPath(import.meta.url)).replace(/\/dist\/src\//, '/src/'), 'testdata');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
 interface CaseArgs {
