@@ -314,6 +314,7 @@ export class ContainerService {
         stdin: c.openStdin,
         leaveStdinOpen: !c.stdinOnce,
         exitCommand,
+        ...(opts.removerPid ? { exitDelaySeconds: 5 } : {}),
       });
       mark('start: monitor reported pid');
       const monitorPid = readPid(d.monitorPidFile);
