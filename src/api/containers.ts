@@ -1,6 +1,7 @@
 /**
  * /containers/* : Docker's shapes around ContainerService (no lifecycle logic here).
  */
+import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
 import { commandColumn, dockerContainerInspect, portMap } from '../compat/container-inspect.js';
 import { attach as attachSocket, parseDetachKeys, resizeTerminal } from '../container/attach.js';
@@ -59,47 +60,9 @@ export function registerContainers(router: Router, st: ApiState): void {
 
   router.add('GET', '/containers/json', async (ctx) => {
     const q = ctx.query;
-    const filters = qFilters(q, ['status', 'name', 'label', 'ancestor', 'exited', 'id', 'before', 'since', 'health', 'volume', 'network', 'publish', 'expose', 'is-task']);
-    let recs = svc.list().sort((a, b) => b.config.created - a.config.created);
+    const filters = qFilters(q, CONTAINER_FILTERS);
     const limit = qInt(q, 'limit') ?? -1;
-    const all = qBool(q, 'all') || limit > 0 || filters.has('status') || filters.has('exited');
-    if (!all) recs = recs.filter(live);
-    const status = filters.get('status');
-    if (status) {
-      for (const s of status) if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalidArgument(`invalid filter 'status=${s}'`);
-      recs = recs.filter((r) => status.includes(r.state.status));
-    }
-    const names = filters.get('name');
-    if (names) recs = recs.filter((r) => names.some((n) => new RegExp(n.replace(/^\//, '')).test(r.config.name)));
-    const ids = filters.get('id');
-    if (ids) recs = recs.filter((r) => ids.some((i) => r.config.id.startsWith(i)));
-    for (const l of filters.get('label') ?? []) {
-      const eq = l.indexOf('=');
-      const k = eq < 0 ? l : l.slice(0, eq);
-      recs = recs.filter((r) => k in r.config.labels && (eq < 0 || r.config.labels[k] === l.slice(eq + 1)));
-    }
-    const exited = filters.get('exited');
-    if (exited) recs = recs.filter((r) => r.state.status === 'exited' && exited.map(Number).includes(r.state.exitCode));
-    const anc = filters.get('ancestor');
-    if (anc) {
-      const want = new Set(anc.map((a) => svc.engine.images.tryResolve(a)?.id).filter(Boolean));
-      recs = recs.filter((r) => want.has(r.config.imageId));
-    }
-    const health = filters.get('health');
-    if (health) recs = recs.filter((r) => health.includes(r.state.health?.status ?? 'none'));
-    const vols = filters.get('volume');
-    if (vols) recs = recs.filter((r) => r.config.mounts.some((m) => vols.includes(m.name ?? m.source) || vols.includes(m.destination)));
-    const net = filters.get('network');
-    if (net) recs = recs.filter((r) => net.includes(r.config.network.mode));
-    for (const b of filters.get('before') ?? []) {
-      const ref = svc.get(b);
-      recs = recs.filter((r) => r.config.created < ref.config.created);
-    }
-    for (const s of filters.get('since') ?? []) {
-      const ref = svc.get(s);
-      recs = recs.filter((r) => r.config.created > ref.config.created);
-    }
-    if (limit > 0) recs = recs.slice(0, limit);
+    const recs = listContainers(svc, { all: qBool(q, 'all'), last: limit, filters });
     sendJson(ctx, 200, recs.map(psEntry));
   });
 

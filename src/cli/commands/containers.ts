@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { attach, parseDetachKeys, resizeTerminal } from '../../container/attach.js';
 import type { LogLine } from '../../container/logs.js';
+import { CONTAINER_FILTERS } from '../../container/list.js';
 import { ContainerService, pidAlive } from '../../container/service.js';
 import type { ContainerRecord } from '../../container/types.js';
 import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
@@ -231,63 +232,9 @@ export async function ps(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const { commandColumn, portsColumn } = await import('../../compat/container-inspect.js');
   const { statusString, timeAgo } = await import('../../util/human.js');
   const { formatRows } = await import('../format.js');
-  const filters = parseFilterFlags(list(p, 'filter'), ['status', 'name', 'label', 'ancestor', 'exited', 'id', 'before', 'since', 'health', 'volume', 'network', 'publish', 'expose', 'is-task']);
-  let recs = svc.list();
-  const last = int(p, 'last') ?? -1;
-  const all = bool(p, 'all') || last > 0 || bool(p, 'latest') || filters.has('status') || filters.has('exited');
-  if (!all) recs = recs.filter((r) => r.state.status === 'running' || r.state.status === 'paused' || r.state.status === 'restarting');
-  const st = filters.get('status');
-  if (st) {
-    for (const s of st) if (!['created', 'restarting', 'running', 'removing', 'paused', 'exited', 'dead'].includes(s)) throw invalidArgument(`invalid filter 'status=${s}'`);
-    recs = recs.filter((r) => st.includes(r.state.status));
-  }
-  const names = filters.get('name');
-  if (names) recs = recs.filter((r) => names.some((n) => new RegExp(n).test(r.config.name)));
-  const ids = filters.get('id');
-  if (ids) recs = recs.filter((r) => ids.some((i) => r.config.id.startsWith(i)));
-  for (const l of filters.get('label') ?? []) {
-    const eq = l.indexOf('=');
-    const k = eq < 0 ? l : l.slice(0, eq);
-    recs = recs.filter((r) => k in r.config.labels && (eq < 0 || r.config.labels[k] === l.slice(eq + 1)));
-  }
-  const exited = filters.get('exited');
-  if (exited) recs = recs.filter((r) => r.state.status === 'exited' && exited.map(Number).includes(r.state.exitCode));
-  const anc = filters.get('ancestor');
-  if (anc) {
-    const engine = svc.engine;
-    const imgIds = new Set<string>();
-    for (const a of anc) {
-      const img = engine.images.tryResolve(a);
-      if (img) {
-        imgIds.add(img.id);
-        // Descendants: images built from it.
-        let frontier: string[] = [img.id];
-        while (frontier.length) {
-          const next: string[] = [];
-          for (const f of frontier)
-            for (const c of engine.images.children(f as never)) {
-              if (imgIds.has(c)) continue;
-              imgIds.add(c);
-              next.push(c as string);
-            }
-          frontier = next;
-        }
-      }
-    }
-    recs = recs.filter((r) => imgIds.has(r.config.imageId));
-  }
-  const health = filters.get('health');
-  if (health) recs = recs.filter((r) => health.includes(r.state.health?.status ?? 'none'));
-  for (const b of filters.get('before') ?? []) {
-    const ref = svc.get(b);
-    recs = recs.filter((r) => r.config.created < ref.config.created);
-  }
-  for (const s of filters.get('since') ?? []) {
-    const ref = svc.get(s);
-    recs = recs.filter((r) => r.config.created > ref.config.created);
-  }
-  if (bool(p, 'latest')) recs = recs.slice(0, 1);
-  else if (last > 0) recs = recs.slice(0, last);
+  const filters = parseFilterFlags(list(p, 'filter'), CONTAINER_FILTERS);
+  const { listContainers } = await import('../../container/list.js');
+  const recs = listContainers(svc, { all: bool(p, 'all'), last: int(p, 'last') ?? -1, latest: bool(p, 'latest'), filters });
   const noTrunc = bool(p, 'no-trunc');
   if (bool(p, 'quiet')) {
     for (const r of recs) ctx.out(noTrunc ? r.config.id : r.config.id.slice(0, 12));
