@@ -617,6 +617,8 @@ export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
 // ------------------------------------------------------------------ hidden: monitor callbacks
 
 export async function cleanup(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  // A (delayed) exit command whose store was deleted meanwhile has nothing to do: never recreate it.
+  if (!fs.existsSync(path.join(ctx.globals.root, 'berth.db'))) return 0;
   const svc = await service(ctx);
   try {
     await svc.cleanup(p.args[0] as string);
