@@ -1,6 +1,7 @@
 /**
  * /containers/* : Docker's shapes around ContainerService (no lifecycle logic here).
  */
+import { matchLabels } from '../util/filters.js';
 import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
 import { commandColumn, dockerContainerInspect, portMap } from '../compat/container-inspect.js';
@@ -82,7 +83,7 @@ export function registerContainers(router: Router, st: ApiState): void {
     for (const r of svc.list()) {
       if (live(r) || r.state.status === 'removing') continue;
       if (limit !== undefined && r.config.created >= limit) continue;
-      if (!labelsMatch(filters.get('label'), r.config.labels)) continue;
+      if (!matchLabels(filters.get('label'), r.config.labels)) continue;
       reclaimed += svc.writableLayerUsage(r.config.id).bytes;
       await svc.remove(r.config.id, {});
       deleted.push(r.config.id);
@@ -290,15 +291,6 @@ export function normSignal(s: string): string {
   if (/^\d+$/.test(s)) return s;
   const u = s.toUpperCase();
   return u.startsWith('SIG') ? u : `SIG${u}`;
-}
-
-export function labelsMatch(filters: string[] | undefined, labels: Record<string, string>): boolean {
-  for (const l of filters ?? []) {
-    const eq = l.indexOf('=');
-    const k = eq < 0 ? l : l.slice(0, eq);
-    if (!(k in labels) || (eq >= 0 && labels[k] !== l.slice(eq + 1))) return false;
-  }
-  return true;
 }
 
 /** Unix seconds (fractions allowed), RFC 3339, or a Go duration ago (10m). */

@@ -8,7 +8,8 @@ import type { ContainerService } from '../container/service.js';
 import type { Engine } from '../engine/engine.js';
 import { BerthError, invalidArgument } from '../errors.js';
 import { parseReference } from '../image/reference.js';
-import { labelsMatch, parseTimeArg } from './containers.js';
+import { matchLabels } from '../util/filters.js';
+import { parseTimeArg } from './containers.js';
 import { type ApiContext, type Router, qBool, qFilters, sendJson } from './http.js';
 
 /** For dynamic imports of optional modules: undefined when this build lacks the module. */
@@ -54,7 +55,7 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
       const want = dangling === 'true' || dangling === '1';
       images = images.filter((i) => (i.tags.length === 0) === want);
     }
-    images = images.filter((i) => labelsMatch(filters.get('label'), i.labels));
+    images = images.filter((i) => matchLabels(filters.get('label'), i.labels));
     for (const b of filters.get('before') ?? []) {
       const ref = engine.images.resolve(b);
       images = images.filter((i) => i.created < ref.created);

@@ -3,7 +3,7 @@ import { dockerNetworkInspect } from '../compat/network-inspect.js';
 import type { ContainerService } from '../container/service.js';
 import type { Engine } from '../engine/engine.js';
 import { NetworkService } from '../network/service.js';
-import { labelsMatch } from './containers.js';
+import { matchLabels } from '../util/filters.js';
 import { optBool, optObj, optStr, optStrList } from './create-body.js';
 import { type Router, noContent, qBool, qFilters, readJson, sendJson } from './http.js';
 
@@ -17,7 +17,7 @@ export async function registerNetworks(router: Router, engine: Engine, svc: Cont
       if (f.get('id') && !f.get('id')?.some((v) => n.id.startsWith(v))) return false;
       if (f.get('driver') && !f.get('driver')?.includes(n.driver)) return false;
       if (f.get('type') && !f.get('type')?.includes(n.predefined ? 'builtin' : 'custom')) return false;
-      return labelsMatch(f.get('label'), n.labels);
+      return matchLabels(f.get('label'), n.labels);
     });
     const all = containers();
     sendJson(ctx, 200, list.map((n) => dockerNetworkInspect(n, all)));

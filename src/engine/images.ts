@@ -306,67 +306,74 @@ export function pruneImages(engine: Engine, opts: { all?: boolean; until?: numbe
 }
 
 /**
- * Garbage collection: deletes layers no image or container needs and blobs nothing references.
- * Roots: every image's manifest, config and layer blobs; every image's and container's layer chain;
- * everything held by a live lease. Runs in the caller's process, after its own changes are committed.
+ * What garbage collection must keep when only `images` and the images of `containerImageIds`
+ * remain: their config, manifest and layer blobs, every layer of their chains, whatever a live
+ * lease holds (with the parents of leased layers), and the gzip encodings push cached for layers
+ * that stay (so the next push skips compression). Shared by GC and by prune's estimates.
  */
-export function gcLayersAndBlobs(engine: Engine): { layers: number; blobs: number; bytes: number } {
-  const keepBlobs = new Set<string>();
-  const keepLayers = new Set<string>();
-  const leased = leasedResources(engine.db);
-  for (const r of leased) (r.kind === 'layer' ? keepLayers : keepBlobs).add(r.ref);
+export function liveResources(
+  engine: Engine,
+  images: ImageRecord[],
+  containerImageIds: Iterable<string>,
+): { blobs: Set<string>; layers: Set<string> } {
+  const blobs = new Set<string>();
+  const layers = new Set<string>();
   const markChain = (top: string | null) => {
     let cur: string | null = top;
-    while (cur && !keepLayers.has(cur)) {
-      keepLayers.add(cur);
+    while (cur && !layers.has(cur)) {
+      layers.add(cur);
       cur = engine.layers.get(cur as Digest)?.parent ?? null;
     }
   };
-  for (const img of engine.images.list()) {
-    keepBlobs.add(img.id);
+  for (const r of leasedResources(engine.db)) {
+    if (r.kind === 'layer') markChain(r.ref);
+    else blobs.add(r.ref);
+  }
+  for (const img of images) {
+    blobs.add(img.id);
     if (img.manifestDigest) {
-      keepBlobs.add(img.manifestDigest);
+      blobs.add(img.manifestDigest);
       try {
-        for (const l of readManifest(engine, img).layers) keepBlobs.add(l.digest);
+        for (const l of readManifest(engine, img).layers) blobs.add(l.digest);
       } catch {
         /* a missing manifest is system check's business */
       }
     }
     markChain(img.topLayer);
   }
-  for (const r of engine.db.prepare('SELECT image_id FROM containers').all() as { image_id: Digest }[]) {
-    const img = engine.images.get(r.image_id);
-    if (img) markChain(img.topLayer);
-  }
-  // Leased layers keep their parents too.
-  for (const l of [...keepLayers]) {
-    keepLayers.delete(l);
-    markChain(l);
-  }
+  for (const id of containerImageIds) markChain(engine.images.get(id as Digest)?.topLayer ?? null);
+  const keptDiffs = new Set(engine.layers.list().filter((l) => layers.has(l.chainId)).map((l) => l.diffId as string));
+  for (const r of engine.db.prepare("SELECT diff_id, digest FROM layer_blobs WHERE media_type LIKE '%gzip'").all() as { diff_id: string; digest: string }[])
+    if (keptDiffs.has(r.diff_id)) blobs.add(r.digest);
+  return { blobs, layers };
+}
+
+/**
+ * Garbage collection: deletes layers no image or container needs and blobs nothing references
+ * (see liveResources). Runs in the caller's process, after its own changes are committed.
+ */
+export function gcLayersAndBlobs(engine: Engine): { layers: number; blobs: number; bytes: number } {
+  const containerImages = (engine.db.prepare('SELECT image_id FROM containers').all() as { image_id: string }[]).map((r) => r.image_id);
+  const keep = liveResources(engine, engine.images.list(), containerImages);
   let layers = 0;
   let blobs = 0;
   let bytes = 0;
   for (const l of engine.layers.list()) {
-    if (keepLayers.has(l.chainId)) continue;
+    if (keep.layers.has(l.chainId)) continue;
     engine.layers.remove(l.chainId);
     bytes += l.size;
     layers++;
   }
-  const liveDiffs = new Set(engine.layers.list().map((l) => l.diffId));
-  // gzip encodings made by push (engine/push.ts) stay while their layer is unpacked: the next push skips compression.
-  for (const r of engine.db.prepare("SELECT diff_id, digest FROM layer_blobs WHERE media_type LIKE '%gzip'").all() as { diff_id: Digest; digest: string }[])
-    if (liveDiffs.has(r.diff_id)) keepBlobs.add(r.digest);
   for (const b of engine.blobs.list()) {
-    if (keepBlobs.has(b.digest)) continue;
-    if (leased.some((r) => r.ref === b.digest)) continue;
-    // Layer encodings of diffs still unpacked are worth keeping only while an image references them.
+    if (keep.blobs.has(b.digest)) continue;
     engine.blobs.delete(b.digest);
     bytes += b.size;
     blobs++;
   }
+  const liveDiffs = new Set(engine.layers.list().map((l) => l.diffId as string));
   writeTx(engine.db, () => {
     for (const r of engine.db.prepare('SELECT diff_id, digest FROM layer_blobs').all() as { diff_id: string; digest: string }[]) {
-      if (!liveDiffs.has(r.diff_id as Digest) || !engine.blobs.has(r.digest as Digest))
+      if (!liveDiffs.has(r.diff_id) || !engine.blobs.has(r.digest as Digest))
         engine.db.prepare('DELETE FROM layer_blobs WHERE diff_id = ? AND digest = ?').run(r.diff_id, r.digest);
     }
   });

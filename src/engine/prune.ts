@@ -10,8 +10,7 @@ import type { ContainerRecord } from '../container/types.js';
 import { writeTx } from '../metadata/db.js';
 import { familiarString, parseReference } from '../image/reference.js';
 import type { Engine } from './engine.js';
-import { gcLayersAndBlobs, readManifest } from './images.js';
-import { leasedResources } from './leases.js';
+import { gcLayersAndBlobs, liveResources } from './images.js';
 import { dirSize } from './system.js';
 
 export interface SystemPruneOptions {
@@ -223,35 +222,9 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
  * remaining chain needs plus blobs no remaining image references (leases count as references).
  */
 function freedBytes(engine: Engine, keptImages: ReturnType<Engine['images']['list']>, keptContainers: ContainerRecord[]): number {
-  const keepBlobs = new Set<string>();
-  const keepLayers = new Set<string>();
-  for (const r of leasedResources(engine.db)) (r.kind === 'layer' ? keepLayers : keepBlobs).add(r.ref);
-  const markChain = (top: string | null) => {
-    let cur = top;
-    while (cur && !keepLayers.has(cur)) {
-      keepLayers.add(cur);
-      cur = engine.layers.get(cur as Digest)?.parent ?? null;
-    }
-  };
-  for (const l of [...keepLayers]) {
-    keepLayers.delete(l);
-    markChain(l);
-  }
-  for (const img of keptImages) {
-    keepBlobs.add(img.id);
-    if (img.manifestDigest) {
-      keepBlobs.add(img.manifestDigest);
-      try {
-        for (const l of readManifest(engine, img).layers) keepBlobs.add(l.digest);
-      } catch {
-        /* system check's business */
-      }
-    }
-    markChain(img.topLayer);
-  }
-  for (const c of keptContainers) markChain(engine.images.get(c.config.imageId)?.topLayer ?? null);
+  const keep = liveResources(engine, keptImages, keptContainers.map((c) => c.config.imageId));
   let bytes = 0;
-  for (const l of engine.layers.list()) if (!keepLayers.has(l.chainId)) bytes += l.size;
-  for (const b of engine.blobs.list()) if (!keepBlobs.has(b.digest)) bytes += b.size;
+  for (const l of engine.layers.list()) if (!keep.layers.has(l.chainId)) bytes += l.size;
+  for (const b of engine.blobs.list()) if (!keep.blobs.has(b.digest)) bytes += b.size;
   return bytes;
 }

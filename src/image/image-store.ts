@@ -63,6 +63,22 @@ export interface NewImage {
 /** Called after a name or an image changed (the engine turns it into Docker's image events). */
 export type ImageEventSink = (action: 'tag' | 'untag' | 'delete', id: Digest, attributes: Record<string, string>) => void;
 
+function toRecord(row: ImageRow, tags: string[], repoDigests: string[]): ImageRecord {
+  return {
+    id: row.id,
+    manifestDigest: row.manifest_digest,
+    created: row.created,
+    added: row.added,
+    size: row.size,
+    topLayer: row.top_layer,
+    parent: row.parent,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    meta: JSON.parse(row.meta) as ImageMeta,
+    tags,
+    repoDigests,
+  };
+}
+
 export class ImageStore {
   constructor(
     private readonly db: Database,
@@ -71,28 +87,9 @@ export class ImageStore {
   ) {}
 
   private rowToRecord(row: ImageRow): ImageRecord {
-    const tags = (this.db.prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(row.id) as { name: string }[]).map(
-      (r) => r.name,
-    );
-    const repoDigests = (
-      this.db.prepare('SELECT repo, digest FROM repo_digests WHERE image_id = ? ORDER BY repo').all(row.id) as {
-        repo: string;
-        digest: string;
-      }[]
-    ).map((r) => `${r.repo}@${r.digest}`);
-    return {
-      id: row.id,
-      manifestDigest: row.manifest_digest,
-      created: row.created,
-      added: row.added,
-      size: row.size,
-      topLayer: row.top_layer,
-      parent: row.parent,
-      labels: JSON.parse(row.labels) as Record<string, string>,
-      meta: JSON.parse(row.meta) as ImageMeta,
-      tags,
-      repoDigests,
-    };
+    const tags = (this.db.prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(row.id) as { name: string }[]).map((r) => r.name);
+    const digests = this.db.prepare('SELECT repo, digest FROM repo_digests WHERE image_id = ? ORDER BY repo').all(row.id) as { repo: string; digest: string }[];
+    return toRecord(row, tags, digests.map((r) => `${r.repo}@${r.digest}`));
   }
 
   get(id: Digest): ImageRecord | undefined {
@@ -103,35 +100,16 @@ export class ImageStore {
   /** All images with their names, in one pass (fast for `images` on large stores). */
   list(): ImageRecord[] {
     const rows = this.db.prepare('SELECT * FROM images ORDER BY created DESC').all() as ImageRow[];
-    const tags = new Map<string, string[]>();
-    for (const r of this.db.prepare('SELECT name, image_id FROM tags ORDER BY name').all() as { name: string; image_id: string }[]) {
-      const l = tags.get(r.image_id) ?? [];
-      l.push(r.name);
-      tags.set(r.image_id, l);
-    }
-    const digests = new Map<string, string[]>();
-    for (const r of this.db.prepare('SELECT repo, digest, image_id FROM repo_digests').all() as {
-      repo: string;
-      digest: string;
-      image_id: string;
-    }[]) {
-      const l = digests.get(r.image_id) ?? [];
-      l.push(`${r.repo}@${r.digest}`);
-      digests.set(r.image_id, l);
-    }
-    return rows.map((row) => ({
-      id: row.id,
-      manifestDigest: row.manifest_digest,
-      created: row.created,
-      added: row.added,
-      size: row.size,
-      topLayer: row.top_layer,
-      parent: row.parent,
-      labels: JSON.parse(row.labels) as Record<string, string>,
-      meta: JSON.parse(row.meta) as ImageMeta,
-      tags: tags.get(row.id) ?? [],
-      repoDigests: digests.get(row.id) ?? [],
-    }));
+    const group = (pairs: { image_id: string; value: string }[]) => {
+      const m = new Map<string, string[]>();
+      for (const r of pairs) m.set(r.image_id, [...(m.get(r.image_id) ?? []), r.value]);
+      return m;
+    };
+    const tags = group(this.db.prepare('SELECT image_id, name AS value FROM tags ORDER BY name').all() as { image_id: string; value: string }[]);
+    const digests = group(
+      this.db.prepare("SELECT image_id, repo || '@' || digest AS value FROM repo_digests").all() as { image_id: string; value: string }[],
+    );
+    return rows.map((row) => toRecord(row, tags.get(row.id) ?? [], digests.get(row.id) ?? []));
   }
 
   /**

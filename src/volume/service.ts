@@ -9,6 +9,7 @@ import type { ContainerRecord, MountSpec } from '../container/types.js';
 import type { Engine } from '../engine/engine.js';
 import { BerthError, conflict, invalidArgument, notFound } from '../errors.js';
 import { writeTx } from '../metadata/db.js';
+import { filterBool, matchLabels } from '../util/filters.js';
 import { emitEvent } from '../engine/events.js';
 
 export interface VolumeRecord {
@@ -82,6 +83,19 @@ export class VolumeService {
 
   list(): VolumeRecord[] {
     return (this.engine.db.prepare('SELECT * FROM volumes ORDER BY name').all() as Row[]).map((r) => this.toRecord(r));
+  }
+
+  /** Volumes matching docker's `volume ls` filters (name substring, driver, label, dangling). */
+  listFiltered(filters: Map<string, string[]>): VolumeRecord[] {
+    const dangling = filterBool(filters, 'dangling');
+    return this.list().filter((v) => {
+      const names = filters.get('name');
+      if (names && !names.some((n) => v.name.includes(n))) return false;
+      const drivers = filters.get('driver');
+      if (drivers && !drivers.includes(v.driver)) return false;
+      if (!matchLabels(filters.get('label'), v.labels)) return false;
+      return dangling === undefined || (this.users(v.name).length === 0) === dangling;
+    });
   }
 
   /** Containers (any state) that mount a volume. */

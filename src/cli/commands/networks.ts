@@ -96,7 +96,7 @@ export async function inspectNetworks(ctx: CliContext, p: ParsedArgs): Promise<n
       failed++;
     }
   }
-  if (docs.length || !failed) printJson(ctx, str(p, 'format'), docs);
+  if (docs.length || !failed) await printJson(ctx, str(p, 'format'), docs);
   return failed ? 1 : 0;
 }
 

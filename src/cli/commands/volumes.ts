@@ -1,8 +1,9 @@
 /** `berth volume ...`: thin edge over VolumeService. */
+import { dockerVolumeInspect } from '../../compat/volume-inspect.js';
 import { BerthError, invalidArgument } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
-import { matchLabels, parseFilters } from '../../util/filters.js';
-import { type VolumeRecord, VolumeService } from '../../volume/service.js';
+import { parseFilters } from '../../util/filters.js';
+import { VolumeService } from '../../volume/service.js';
 import { type ParsedArgs, bool, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { formatRows } from '../format.js';
@@ -22,18 +23,6 @@ function keyValues(values: string[], what: string): Record<string, string> {
   return out;
 }
 
-function inspectDoc(v: VolumeRecord): Record<string, unknown> {
-  return {
-    CreatedAt: new Date(v.created).toISOString().replace(/\.\d+Z$/, 'Z'),
-    Driver: v.driver,
-    Labels: v.labels,
-    Mountpoint: v.mountpoint,
-    Name: v.name,
-    Options: v.options,
-    Scope: 'local',
-  };
-}
-
 export async function createVolume(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const name = (p.args[0] as string | undefined) ?? str(p, 'name');
@@ -48,18 +37,7 @@ export async function createVolume(ctx: CliContext, p: ParsedArgs): Promise<numb
 export async function listVolumes(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const f = parseFilters(list(p, 'filter'), ['dangling', 'label', 'name', 'driver']);
-  const vols = svc.list().filter((v) => {
-    if (f.get('name') && !f.get('name')?.some((n) => v.name.includes(n))) return false;
-    if (f.get('driver') && !f.get('driver')?.includes(v.driver)) return false;
-    if (!matchLabels(f.get('label'), v.labels)) return false;
-    const d = f.get('dangling')?.[0];
-    if (d !== undefined) {
-      if (!['true', 'false', '1', '0'].includes(d)) throw invalidArgument(`invalid filter 'dangling=${d}'`);
-      const dangling = svc.users(v.name).length === 0;
-      if (dangling !== (d === 'true' || d === '1')) return false;
-    }
-    return true;
-  });
+  const vols = svc.listFiltered(f);
   const rows = vols.map((v) => ({
     Driver: v.driver,
     Name: v.name,
@@ -86,14 +64,14 @@ export async function inspectVolumes(ctx: CliContext, p: ParsedArgs): Promise<nu
   let failed = 0;
   for (const a of p.args) {
     try {
-      docs.push(inspectDoc(svc.inspect(a)));
+      docs.push(dockerVolumeInspect(svc.inspect(a)));
     } catch (e) {
       if (!(e instanceof BerthError)) throw e;
       ctx.err(`Error response from daemon: ${e.message}`);
       failed++;
     }
   }
-  if (docs.length || !failed) printJson(ctx, str(p, 'format'), docs);
+  if (docs.length || !failed) await printJson(ctx, str(p, 'format'), docs);
   return failed ? 1 : 0;
 }
 
