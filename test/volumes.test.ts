@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TestStore } from './helpers.js';
+import { TestStore, eventually, mountsUnder } from './helpers.js';
 
 describe('volumes: CLI and mounts', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
   const s = new TestStore('vol');
@@ -61,5 +61,72 @@ describe('volumes: CLI and mounts', { skip: process.getuid?.() !== 0 && 'needs r
     assert.match(r.stderr, /bind source path does not exist/);
     s.ok(['volume', 'prune', '-a', '-f']);
     assert.equal(s.ok(['volume', 'ls', '-q']).trim(), '');
+  });
+
+  test('local driver options: a tmpfs volume with size=, shared while in use, unmounted by the last user', async () => {
+    s.ok(['volume', 'create', '-d', 'local', '-o', 'type=tmpfs', '-o', 'device=tmpfs', '-o', 'o=size=3m,mode=0750', 'tv']);
+    const doc = JSON.parse(s.ok(['volume', 'inspect', 'tv'])) as { Options: Record<string, string>; Mountpoint: string }[];
+    assert.deepEqual(doc[0]?.Options, { type: 'tmpfs', device: 'tmpfs', o: 'size=3m,mode=0750' });
+    const data = doc[0]?.Mountpoint ?? '';
+    assert.ok(!mountsUnder(s.dir).includes(data), 'not mounted before first use');
+    // The file system is a 3 MiB tmpfs (df -k: 3072 blocks) with the mode asked for.
+    const df = s.ok(['run', '--rm', '-v', 'tv:/t', 'busybox', 'sh', '-c', 'grep " /t " /proc/mounts; df -k /t | tail -1; stat -c %a /t']);
+    assert.match(df, /^tmpfs \/t tmpfs /m);
+    assert.match(df, /\s3072\s/);
+    assert.match(df, /^750$/m);
+    assert.ok(!mountsUnder(s.dir).includes(data), 'the last user unmounted it');
+    // Two containers see the same tmpfs while one keeps it mounted; the data goes with the last one.
+    s.ok(['run', '-d', '--name', 'holder', '-v', 'tv:/t', 'busybox', 'sh', '-c', 'echo shared > /t/f; sleep 300']);
+    assert.ok(mountsUnder(s.dir).includes(data));
+    await eventually(() => s.run(['run', '--rm', '-v', 'tv:/t', 'busybox', 'cat', '/t/f']).stdout === 'shared\n');
+    assert.ok(mountsUnder(s.dir).includes(data), 'still mounted for the holder');
+    s.ok(['rm', '-f', 'holder']);
+    assert.ok(!mountsUnder(s.dir).includes(data));
+    assert.equal(s.run(['run', '--rm', '-v', 'tv:/t', 'busybox', 'ls', '/t']).stdout, '', 'a fresh tmpfs');
+    s.ok(['volume', 'rm', 'tv']);
+  });
+
+  test('local driver options: a bind volume onto a host directory, read-only flag, missing device', () => {
+    const host = path.join(s.dir, 'hostdir');
+    fs.mkdirSync(host);
+    fs.writeFileSync(path.join(host, 'from-host'), 'hello\n');
+    s.ok(['volume', 'create', '-o', 'type=none', '-o', `device=${host}`, '-o', 'o=bind', 'bv']);
+    assert.equal(s.ok(['run', '--rm', '-v', 'bv:/b', 'busybox', 'sh', '-c', 'cat /b/from-host; echo written > /b/from-ctr']), 'hello\n');
+    assert.equal(fs.readFileSync(path.join(host, 'from-ctr'), 'utf8'), 'written\n');
+    assert.equal(s.ok(['run', '--rm', '--mount', 'source=bv,target=/other', 'busybox', 'cat', '/other/from-ctr']), 'written\n');
+    // Removing the volume never touches the host directory.
+    s.ok(['volume', 'rm', 'bv']);
+    assert.deepEqual(fs.readdirSync(host).sort(), ['from-ctr', 'from-host']);
+    s.ok(['volume', 'create', '-o', 'type=none', '-o', `device=${host}`, '-o', 'o=bind,ro', 'bro']);
+    const ro = s.run(['run', '--rm', '-v', 'bro:/b', 'busybox', 'sh', '-c', 'cat /b/from-host && touch /b/x']);
+    assert.equal(ro.stdout, 'hello\n');
+    assert.match(ro.stderr, /Read-only file system/);
+    s.ok(['volume', 'rm', 'bro']);
+    s.ok(['volume', 'create', '-o', 'type=none', '-o', `device=${path.join(s.dir, 'nope')}`, '-o', 'o=bind', 'gone']);
+    const r = s.run(['run', '--name', 'gone-user', '-v', 'gone:/g', 'busybox', 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /error while mounting volume 'gone'.*no such file or directory/i);
+    assert.ok(!mountsUnder(s.dir).some((m) => m.includes('/volumes/gone/')), 'nothing half mounted');
+    s.ok(['rm', 'gone-user']);
+    s.ok(['volume', 'rm', 'gone']);
+  });
+
+  test('local driver options: bad options are refused at create', () => {
+    const before = s.ok(['volume', 'ls', '-q']);
+    const bad: [string[], RegExp][] = [
+      [['-o', 'foo=bar'], /invalid option: "foo"/],
+      [['-o', 'type=tmpfs'], /missing required option: "device"/],
+      [['-o', 'device=tmpfs'], /missing required option: "type"/],
+      [['-o', 'o=size=1m'], /missing required option: "device"/],
+      [['-o', 'type=none', '-o', 'device=relative/dir', '-o', 'o=bind'], /absolute host path/],
+      [['-o', 'type=tmpfs', '-o', 'device=tmpfs', '-o', 'o=size=1m,shared'], /propagation/],
+      [['-o', 'size=10m'], /invalid option: "size"/],
+    ];
+    for (const [opts, re] of bad) {
+      const r = s.run(['volume', 'create', ...opts, 'bad']);
+      assert.equal(r.code, 1, `${opts.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+    }
+    assert.equal(s.ok(['volume', 'ls', '-q']), before, 'nothing created');
   });
 });

@@ -31,6 +31,7 @@ import {
 } from './types.js';
 import { resolveUser } from './user.js';
 import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode } from '../network/service.js';
+import { releaseVolumeMounts } from '../volume/mounts.js';
 import { mark } from '../util/timings.js';
 
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
@@ -343,6 +344,7 @@ export class ContainerService {
       const err = e instanceof BerthError && e.code === 'internal' ? classifyStartError(e.message) : e;
       await rt.delete(id, { force: true }).catch(() => undefined);
       teardownContainerNetwork(this.engine, id);
+      releaseVolumeMounts(this.engine, id);
       try {
         unmountRootfs(d.merged);
       } catch {
@@ -522,6 +524,8 @@ export class ContainerService {
     }
     // Addresses, port rules and the namespace of the run that exited (idempotent, never throws).
     teardownContainerNetwork(this.engine, id, opts.startedAt !== undefined ? { startedAt: opts.startedAt } : {});
+    // Volumes with mount options (-o type=...): the last user unmounts (never throws).
+    releaseVolumeMounts(this.engine, id);
     let died: number | undefined;
     const after = this.store.updateState(id, (s) => {
       // Only the run the caller observed, and never a restart in progress whose owner is alive:

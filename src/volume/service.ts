@@ -11,6 +11,7 @@ import { BerthError, conflict, invalidArgument, notFound } from '../errors.js';
 import { writeTx } from '../metadata/db.js';
 import { filterBool, matchLabels } from '../util/filters.js';
 import { emitEvent } from '../engine/events.js';
+import { acquireVolumeMount, parseLocalOptions, releaseVolumeMounts, unmountForRemoval } from './mounts.js';
 
 export interface VolumeRecord {
   name: string;
@@ -58,6 +59,8 @@ export class VolumeService {
       throw invalidArgument(`"${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
     const driver = opts.driver ?? 'local';
     if (driver !== 'local') throw invalidArgument(`volume driver "${driver}" is not supported: use local`);
+    // Docker's local driver checks its options at create; the mount itself happens at first use.
+    parseLocalOptions(opts.options ?? {});
     const existing = this.get(name);
     if (existing) return existing;
     fs.mkdirSync(path.join(this.dir(name), '_data'), { recursive: true, mode: 0o755 });
@@ -113,6 +116,8 @@ export class VolumeService {
     const users = this.users(name);
     if (users.length) throw conflict(`remove ${name}: volume is in use - [${users.join(', ')}]`);
     const trash = path.join(this.engine.paths.volumes, `.trash-${name}-${randomBytes(4).toString('hex')}`);
+    // A leftover mount (a killed process) must go first: deleting through a bind would delete host files.
+    unmountForRemoval(this.engine, name);
     writeTx(this.engine.db, () => {
       this.engine.db.prepare('DELETE FROM volumes WHERE name = ?').run(name);
     });
@@ -167,6 +172,8 @@ export class VolumeService {
     const fresh = !v;
     v ??= this.create({ name, anonymous: m.anonymous ?? false });
     const data = v.mountpoint;
+    // -o type/device/o: mounted for the first user, unmounted by the last (volume/mounts.ts).
+    acquireVolumeMount(this.engine, name, v.options, data, rec.config.id);
     // At start the root file system is mounted but not yet recorded in the state.
     const rootfs = rec.state.rootfs || path.join(this.engine.paths.runContainers, rec.config.id, 'merged');
     if (fresh && !(m.options ?? []).includes('nocopy')) {
@@ -208,6 +215,8 @@ function dirBytes(dir: string): number {
 
 /** Removal hook: `rm -v` (and --rm) deletes the container's anonymous volumes. */
 export function onContainerRemove(engine: Engine, rec: ContainerRecord, opts: { volumes?: boolean }): void {
+  // A mount the container still held (its exit was never recorded) is released with it.
+  releaseVolumeMounts(engine, rec.config.id);
   if (!opts.volumes) return;
   const svc = new VolumeService(engine);
   for (const m of rec.config.mounts) {

@@ -27,8 +27,6 @@ export async function createVolume(ctx: CliContext, p: ParsedArgs): Promise<numb
   const svc = await service(ctx);
   const name = (p.args[0] as string | undefined) ?? str(p, 'name');
   const opts = keyValues(list(p, 'opt'), 'option');
-  for (const k of Object.keys(opts)) if (!['type', 'device', 'o'].includes(k)) throw invalidArgument(`invalid option key: "${k}"`);
-  if (Object.keys(opts).length) throw new BerthError('not_implemented', 'local volume mount options (-o type/device/o) are not supported yet', { hint: 'bind mount the directory with -v /host/path:/path instead' });
   const v = svc.create({ ...(name ? { name } : {}), driver: str(p, 'driver') ?? 'local', labels: keyValues(list(p, 'label'), 'label'), options: opts });
   ctx.out(v.name);
   return 0;
