@@ -98,6 +98,23 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     s.ok(['rm', '-f', pid]);
   });
 
+  test('hairpin: a container and its bridge peers reach its published port through the host address', async () => {
+    const port = await freePort();
+    for (const net of ['bridge', 'hairnet']) {
+      if (net !== 'bridge') s.ok(['network', 'create', net]);
+      const id = s.ok(['run', '-d', '--network', net, '-p', `${port}:80`, '-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www']).trim();
+      assert.equal(await eventuallyGet(port), 'hello from berth\n');
+      // The host's address on the container's own bridge (the gateway): DNAT back into the same bridge.
+      const gw = (JSON.parse(s.ok(['inspect', id])) as { NetworkSettings: { Networks: Record<string, { Gateway: string }> } }[])[0]?.NetworkSettings.Networks[net]?.Gateway ?? '';
+      assert.match(gw, /^\d+\.\d+\.\d+\.\d+$/);
+      const get = `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${gw} ${port}`;
+      assert.match(s.ok(['exec', id, 'sh', '-c', get]), /200 OK[\s\S]*hello from berth\n$/, `${net}: the container reaches its own published port`);
+      assert.match(s.ok(['run', '--rm', '--network', net, 'busybox', 'sh', '-c', get]), /200 OK[\s\S]*hello from berth\n$/, `${net}: a peer on the bridge reaches it`);
+      s.ok(['rm', '-f', id]);
+    }
+    s.ok(['network', 'rm', 'hairnet']);
+  });
+
   test('errors: overlapping subnet, unknown network', () => {
     s.ok(['network', 'create', '--subnet', '10.93.250.0/24', 'ov1']);
     const ov = s.run(['network', 'create', '--subnet', '10.93.250.128/25', 'ov2']);

@@ -7,7 +7,8 @@
  *   filter BERTH-FORWARD      (from FORWARD)      accept members' traffic even when FORWARD drops
  *   nat    BERTH-POSTROUTING  (from POSTROUTING)  masquerade outbound and 127.0.0.1 -> container
  *   nat    BERTH-HOSTPORTS    (from PREROUTING and OUTPUT, local destinations only)
- * Per network: rules in those chains tagged with the comment `berth-net:<bridge>`.
+ * Per network: rules in those chains tagged with the comment `berth-net:<bridge>` (FIREWALL_VERSION
+ * changes when they do, so bridges made by an older berth get the new rules on their next use).
  * Per container with published ports: nat chain BERTH-DN-<id12> and one jump from BERTH-HOSTPORTS.
  */
 import type { PortBinding } from '../container/types.js';
@@ -25,11 +26,21 @@ const GLOBAL: { table: 'filter' | 'nat'; chain: string; jumps: string[] }[] = [
   },
 ];
 
+/** Bumped whenever netRules changes. */
+export const FIREWALL_VERSION = 2;
+
 function netRules(net: NetworkRecord): { filter: string[]; nat: string[] } {
   const br = net.bridge;
   const tag = `-m comment --comment berth-net:${br}`;
   const filter = [`-A BERTH-FORWARD -i ${br} -o ${br} ${tag} -j ACCEPT`];
-  const nat: string[] = [`-A BERTH-POSTROUTING -s 127.0.0.0/8 -o ${br} ${tag} -j MASQUERADE`];
+  const nat: string[] = [
+    `-A BERTH-POSTROUTING -s 127.0.0.0/8 -o ${br} ${tag} -j MASQUERADE`,
+    // Hairpin: a member reaching a published port through a host address is DNATed back into the
+    // same bridge; without a masquerade the target (or itself) would answer straight to the member's
+    // address and the connection breaks (its own address as source is martian, a peer's reply skips
+    // the un-DNAT without br_netfilter). Docker's userland proxy shows the gateway as source too.
+    `-A BERTH-POSTROUTING -s ${net.subnet} -o ${br} -m conntrack --ctstate DNAT ${tag} -j MASQUERADE`,
+  ];
   if (net.internal) {
     filter.push(`-A BERTH-FORWARD -i ${br} ! -o ${br} ${tag} -j DROP`, `-A BERTH-FORWARD -o ${br} ! -i ${br} ${tag} -j DROP`);
   } else {

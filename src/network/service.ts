@@ -26,7 +26,7 @@ import { BerthError, conflict, invalidArgument } from '../errors.js';
 import { writeTx } from '../metadata/db.js';
 import { cniAdd, cniReleaseAddress, writeConflist } from './cni.js';
 import { execSync } from './exec.js';
-import { addPortRules, ensureNetworkFirewall, removeNetworkFirewall, removePortRules } from './firewall.js';
+import { FIREWALL_VERSION, addPortRules, ensureNetworkFirewall, removeNetworkFirewall, removePortRules } from './firewall.js';
 import { type HostsPeer, renderHosts } from './hosts.js';
 import { createNetns, removeNetns } from './netns.js';
 import {
@@ -212,7 +212,7 @@ export class NetworkService {
     this.store.insert(rec);
     try {
       writeConflist(this.conflistDir(), rec, ipamDataDir(this.engine));
-      ensureBridge(rec, true);
+      ensureBridge(this.engine, rec, true);
     } catch (e) {
       this.destroyInfra(rec);
       this.store.delete(rec.id);
@@ -296,7 +296,7 @@ export class NetworkService {
     if (!(cur.state.status === 'running' || cur.state.status === 'paused') || !st?.netns) return;
     const ifname = `eth${Object.keys(st.networks).length}`;
     try {
-      ensureBridge(n, false);
+      ensureBridge(this.engine, n, false);
       const r = cniAdd(n, ipamDataDir(this.engine), { id: cur.config.id, netns: st.netns, ifname, ...(o.ip ? { ip: o.ip } : {}) });
       cs.updateState(cur.config.id, (s) => ({
         ...s,
@@ -384,9 +384,11 @@ export function validateNetworkMode(engine: Engine, mode: string): void {
  * use), and installs the network's firewall rules. `always` also re-checks the rules when the
  * bridge exists.
  */
-function ensureBridge(n: NetworkRecord, always: boolean): void {
+function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
   const exists = fs.existsSync(`/sys/class/net/${n.bridge}`);
-  if (exists && !always) return;
+  // The rules of a bridge made by an older berth are brought up to date once (marker per version).
+  const marker = path.join(engine.paths.runroot, 'firewall', `${n.bridge}.v${FIREWALL_VERSION}`);
+  if (exists && !always && fs.existsSync(marker)) return;
   if (!exists) {
     // Another store (or anything else) may have taken the subnet while this bridge was down.
     let routes = '';
@@ -411,6 +413,8 @@ function ensureBridge(n: NetworkRecord, always: boolean): void {
     /* published ports then answer on non-loopback addresses only */
   }
   ensureNetworkFirewall(n);
+  fs.mkdirSync(path.dirname(marker), { recursive: true });
+  fs.writeFileSync(marker, '');
 }
 
 function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixLen: number; gateway: string; mac: string }, ifname: string, ip?: string): Endpoint {
@@ -453,7 +457,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
   try {
     createNetns(netnsPath);
     for (const [i, n] of nets.entries()) {
-      ensureBridge(n, false);
+      ensureBridge(engine, n, false);
       const ifname = `eth${i}`;
       const ip = i === 0 ? rec.config.network.ip : undefined;
       if (ip) {
