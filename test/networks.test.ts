@@ -115,6 +115,57 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     s.ok(['network', 'rm', 'hairnet']);
   });
 
+  test('IPv6: a --ipv6 network gives containers v6 addresses; they reach each other over v6 by name', () => {
+    const fwd = () => fs.readFileSync('/proc/sys/net/ipv6/conf/all/forwarding', 'utf8');
+    const forwardingBefore = fwd();
+    // A unique local subnet of the test's own (fd00::/8); nothing leaves the host.
+    s.ok(['network', 'create', '--ipv6', '--subnet', 'fd42:6265:7274:9a::/64', 'v6net']);
+    const net = (JSON.parse(s.ok(['network', 'inspect', 'v6net'])) as { Id: string; EnableIPv6: boolean; IPAM: { Config: { Subnet: string; Gateway: string }[] } }[])[0];
+    assert.equal(net?.EnableIPv6, true);
+    assert.deepEqual(net?.IPAM.Config[1], { Subnet: 'fd42:6265:7274:9a::/64', Gateway: 'fd42:6265:7274:9a::1' });
+    assert.match(net?.IPAM.Config[0]?.Subnet ?? '', /^\d+\.\d+\.\d+\.\d+\/\d+$/, 'dual stack: an IPv4 subnet too');
+    s.ok(['run', '-d', '--name', 'srv6', '--network', 'v6net', 'busybox', 'sh', '-c', 'while true; do echo pong6 | nc -l -p 8080; done']);
+    type Doc = { NetworkSettings: { GlobalIPv6Address: string; GlobalIPv6PrefixLen: number; Networks: Record<string, { GlobalIPv6Address: string; IPv6Gateway: string }> } };
+    const doc = (JSON.parse(s.ok(['inspect', 'srv6'])) as Doc[])[0];
+    const v6 = doc?.NetworkSettings.Networks.v6net?.GlobalIPv6Address ?? '';
+    assert.match(v6, /^fd42:6265:7274:9a::[0-9a-f]+$/);
+    assert.equal(doc?.NetworkSettings.GlobalIPv6Address, v6);
+    assert.equal(doc?.NetworkSettings.GlobalIPv6PrefixLen, 64);
+    assert.equal(doc?.NetworkSettings.Networks.v6net?.IPv6Gateway, 'fd42:6265:7274:9a::1');
+    const members = (JSON.parse(s.ok(['network', 'inspect', 'v6net'])) as { Containers: Record<string, { IPv6Address: string }> }[])[0]?.Containers ?? {};
+    assert.deepEqual(Object.values(members).map((m) => m.IPv6Address), [`${v6}/64`]);
+    // The client resolves srv6 to its IPv6 address through /etc/hosts, then talks TCP over IPv6.
+    const out = s.ok([
+      'run', '--rm', '--network', 'v6net', 'busybox', 'sh', '-c',
+      'ip -6 addr show dev eth0 scope global | grep -o "inet6 [0-9a-f:]*"; a=$(ping -6 -c 1 -W 2 srv6 | sed -n "s/^PING srv6 (\\(.*\\)).*/\\1/p"); echo "resolved $a"; for i in 1 2 3 4 5 6 7 8 9 10; do echo hi | nc "$a" 8080 && exit 0; sleep 0.3; done; exit 1',
+    ]);
+    assert.match(out, /^inet6 fd42:6265:7274:9a::[0-9a-f]+$/m, 'the client has an address of the subnet');
+    assert.match(out, new RegExp(`^resolved ${v6}$`, 'm'));
+    assert.match(out, /^pong6$/m);
+    // Errors: an IPv6 subnet without --ipv6, an overlapping IPv6 subnet; nothing is created.
+    const no6 = s.run(['network', 'create', '--subnet', 'fd42:6265:7274:9b::/64', 'bad6']);
+    assert.equal(no6.code, 1);
+    assert.match(no6.stderr, /needs --ipv6/);
+    const ov = s.run(['network', 'create', '--ipv6', '--subnet', 'fd42:6265:7274:9a:8000::/72', 'bad6']);
+    assert.equal(ov.code, 1);
+    assert.match(ov.stderr, /overlaps fd42:6265:7274:9a::\/64 of network v6net/);
+    assert.equal(s.run(['network', 'inspect', 'bad6']).code, 1);
+    // --ipv6 alone picks a unique local /64.
+    s.ok(['network', 'create', '--ipv6', 'auto6']);
+    const auto = (JSON.parse(s.ok(['network', 'inspect', 'auto6'])) as { IPAM: { Config: { Subnet: string }[] } }[])[0];
+    assert.match(auto?.IPAM.Config[1]?.Subnet ?? '', /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+    s.ok(['network', 'rm', 'auto6']);
+    // Teardown: addresses released, ip6tables rules gone with the network, host forwarding untouched.
+    s.ok(['rm', '-f', 'srv6']);
+    const ipam = path.join(s.runroot, 'cni', 'networks', 'v6net');
+    assert.deepEqual(fs.readdirSync(ipam).filter((f) => f.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(f)), [], 'no reservations left');
+    const bridge = `br-${net?.Id.slice(0, 12)}`;
+    assert.match(spawnSync('ip6tables-save').stdout.toString(), new RegExp(`berth-net:${bridge}`));
+    s.ok(['network', 'rm', 'v6net']);
+    assert.doesNotMatch(spawnSync('ip6tables-save').stdout.toString(), new RegExp(`berth-net:${bridge}`));
+    assert.equal(fwd(), forwardingBefore, 'net.ipv6.conf.all.forwarding is not changed');
+  });
+
   test('errors: overlapping subnet, unknown network', () => {
     s.ok(['network', 'create', '--subnet', '10.93.250.0/24', 'ov1']);
     const ov = s.run(['network', 'create', '--subnet', '10.93.250.128/25', 'ov2']);

@@ -34,13 +34,20 @@ export async function registerNetworks(router: Router, engine: Engine, svc: Cont
     if (labels) o.labels = labels as Record<string, string>;
     const opts = optObj(body, 'Options');
     if (opts) o.options = opts as Record<string, string>;
+    const ipv6 = optBool(body, 'EnableIPv6');
+    if (ipv6 !== undefined) o.ipv6 = ipv6;
     const ipam = (optObj(optObj(body, 'IPAM') ?? {}, 'Config') as unknown as Record<string, unknown>[] | undefined) ?? [];
-    const first = Array.isArray(ipam) ? (ipam[0] as Record<string, unknown> | undefined) : undefined;
-    if (first) {
-      const subnet = optStr(first, 'Subnet', 'IPAM.Config.Subnet');
-      if (subnet) o.subnet = subnet;
-      const gw = optStr(first, 'Gateway', 'IPAM.Config.Gateway');
-      if (gw) o.gateway = gw;
+    // One entry per address family; an IPv6 one (its Subnet has a colon) goes to subnet6/gateway6.
+    for (const entry of Array.isArray(ipam) ? ipam : []) {
+      const subnet = optStr(entry, 'Subnet', 'IPAM.Config.Subnet');
+      const gw = optStr(entry, 'Gateway', 'IPAM.Config.Gateway');
+      if (subnet?.includes(':') || (!subnet && gw?.includes(':'))) {
+        if (subnet) o.subnet6 = subnet;
+        if (gw) o.gateway6 = gw;
+      } else {
+        if (subnet) o.subnet = subnet;
+        if (gw) o.gateway = gw;
+      }
     }
     // CheckDuplicate was always true in practice: an existing name is a conflict.
     const rec = nets.create(o);

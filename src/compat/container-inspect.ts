@@ -151,6 +151,9 @@ export function dockerContainerInspect(svc: ContainerService, rec: ContainerReco
       IPAddress: (s.network?.ipAddress as string | undefined) ?? '',
       Gateway: (s.network?.gateway as string | undefined) ?? '',
       MacAddress: (s.network?.macAddress as string | undefined) ?? '',
+      GlobalIPv6Address: (s.network?.globalIPv6Address as string | undefined) ?? '',
+      GlobalIPv6PrefixLen: (s.network?.globalIPv6PrefixLen as number | undefined) ?? 0,
+      IPv6Gateway: (s.network?.ipv6Gateway as string | undefined) ?? '',
       Networks: (s.network?.networks as Record<string, unknown> | undefined) ?? {},
     },
   };

@@ -9,7 +9,7 @@ export function dockerNetworkInspect(n: NetworkRecord, containers: ContainerReco
     const eps = (c.state.network?.networks ?? {}) as Record<string, Endpoint>;
     const ep = Object.values(eps).find((e) => e.NetworkID === n.id);
     if (!ep) continue;
-    members[c.config.id] = { Name: c.config.name, EndpointID: ep.EndpointID, MacAddress: ep.MacAddress, IPv4Address: `${ep.IPAddress}/${ep.IPPrefixLen}`, IPv6Address: '' };
+    members[c.config.id] = { Name: c.config.name, EndpointID: ep.EndpointID, MacAddress: ep.MacAddress, IPv4Address: `${ep.IPAddress}/${ep.IPPrefixLen}`, IPv6Address: ep.GlobalIPv6Address ? `${ep.GlobalIPv6Address}/${ep.GlobalIPv6PrefixLen}` : '' };
   }
   return {
     Name: n.name,
@@ -17,8 +17,8 @@ export function dockerNetworkInspect(n: NetworkRecord, containers: ContainerReco
     Created: rfc3339(n.created),
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv6: false,
-    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }] },
+    EnableIPv6: !!n.ipv6,
+    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: n.subnet, Gateway: n.gateway }, ...(n.ipv6 ? [{ Subnet: n.ipv6.subnet, Gateway: n.ipv6.gateway }] : [])] },
     Internal: n.internal,
     Attachable: false,
     Ingress: false,

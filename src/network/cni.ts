@@ -20,8 +20,8 @@ export function cniPath(): string {
 function ipamConfig(net: NetworkRecord, dataDir: string): Record<string, unknown> {
   return {
     type: 'host-local',
-    ranges: [[{ subnet: net.subnet, gateway: net.gateway }]],
-    routes: net.internal ? [] : [{ dst: '0.0.0.0/0' }],
+    ranges: [[{ subnet: net.subnet, gateway: net.gateway }], ...(net.ipv6 ? [[{ subnet: net.ipv6.subnet, gateway: net.ipv6.gateway }]] : [])],
+    routes: net.internal ? [] : [{ dst: '0.0.0.0/0' }, ...(net.ipv6 ? [{ dst: '::/0' }] : [])],
     dataDir,
   };
 }
@@ -32,7 +32,10 @@ export function bridgePluginConfig(net: NetworkRecord, dataDir: string): Record<
     name: net.name,
     type: 'bridge',
     bridge: net.bridge,
-    isGateway: true,
+    // ensureBridge gives the bridge its gateway addresses. On an IPv6 network the plugin must not do
+    // it: as a gateway it would also turn on net.ipv6.conf.all.forwarding, a host-wide change (a
+    // host that forwards ignores router advertisements).
+    isGateway: !net.ipv6,
     ipMasq: false,
     hairpinMode: true,
     ipam: ipamConfig(net, dataDir),
@@ -62,6 +65,8 @@ export interface AddResult {
   gateway: string;
   mac: string;
   hostVeth: string;
+  /** On an IPv6 network: the container's IPv6 address. */
+  ip6?: { ip: string; prefixLen: number; gateway: string };
 }
 
 interface CniResult {
@@ -102,13 +107,20 @@ function call(plugin: string, command: 'ADD' | 'DEL', conf: Record<string, unkno
 /** Attaches the namespace to the network's bridge and gives it an address. */
 export function cniAdd(net: NetworkRecord, dataDir: string, o: { id: string; netns: string; ifname: string; ip?: string }): AddResult {
   const res = call('bridge', 'ADD', bridgePluginConfig(net, dataDir), { ...o, ...(o.ip ? { args: `IgnoreUnknown=1;IP=${o.ip}` } : {}) });
-  const ipc = res.ips?.[0];
+  const ipc = res.ips?.find((x) => !x.address.includes(':'));
+  const ipc6 = res.ips?.find((x) => x.address.includes(':'));
   const ifaces = res.interfaces ?? [];
   if (!ipc) throw new BerthError('internal', `CNI bridge returned no address for network ${net.name}`);
+  if (net.ipv6 && !ipc6) throw new BerthError('internal', `CNI bridge returned no IPv6 address for network ${net.name}`);
   const [ip, len] = ipc.address.split('/') as [string, string];
   const inside = ifaces.find((i) => i.sandbox) ?? ifaces[ipc.interface ?? 2];
   const host = ifaces.find((i) => !i.sandbox && i.name !== net.bridge);
-  return { ip, prefixLen: Number(len), gateway: ipc.gateway ?? net.gateway, mac: inside?.mac ?? '', hostVeth: host?.name ?? '' };
+  const out: AddResult = { ip, prefixLen: Number(len), gateway: ipc.gateway ?? net.gateway, mac: inside?.mac ?? '', hostVeth: host?.name ?? '' };
+  if (ipc6) {
+    const [ip6, len6] = ipc6.address.split('/') as [string, string];
+    out.ip6 = { ip: ip6, prefixLen: Number(len6), gateway: ipc6.gateway ?? net.ipv6?.gateway ?? '' };
+  }
+  return out;
 }
 
 /** Releases the container's address on the network (host-local only: the namespace is gone or going). */

@@ -26,21 +26,29 @@ const GLOBAL: { table: 'filter' | 'nat'; chain: string; jumps: string[] }[] = [
   },
 ];
 
+/** iptables (IPv4) or ip6tables (a network's IPv6 subnet). */
+export type Family = 'ip' | 'ip6';
+
 /** Bumped whenever netRules changes. */
 export const FIREWALL_VERSION = 2;
 
-function netRules(net: NetworkRecord): { filter: string[]; nat: string[] } {
+function netRules(net: NetworkRecord, family: Family): { filter: string[]; nat: string[] } {
   const br = net.bridge;
   const tag = `-m comment --comment berth-net:${br}`;
   const filter = [`-A BERTH-FORWARD -i ${br} -o ${br} ${tag} -j ACCEPT`];
-  const nat: string[] = [
-    `-A BERTH-POSTROUTING -s 127.0.0.0/8 -o ${br} ${tag} -j MASQUERADE`,
-    // Hairpin: a member reaching a published port through a host address is DNATed back into the
-    // same bridge; without a masquerade the target (or itself) would answer straight to the member's
-    // address and the connection breaks (its own address as source is martian, a peer's reply skips
-    // the un-DNAT without br_netfilter). Docker's userland proxy shows the gateway as source too.
-    `-A BERTH-POSTROUTING -s ${net.subnet} -o ${br} -m conntrack --ctstate DNAT ${tag} -j MASQUERADE`,
-  ];
+  const subnet = family === 'ip6' ? (net.ipv6?.subnet ?? '') : net.subnet;
+  // Published ports are IPv4 only: loopback sources and hairpin exist for IPv4 only.
+  const nat: string[] =
+    family === 'ip6'
+      ? []
+      : [
+          `-A BERTH-POSTROUTING -s 127.0.0.0/8 -o ${br} ${tag} -j MASQUERADE`,
+          // Hairpin: a member reaching a published port through a host address is DNATed back into the
+          // same bridge; without a masquerade the target (or itself) would answer straight to the member's
+          // address and the connection breaks (its own address as source is martian, a peer's reply skips
+          // the un-DNAT without br_netfilter). Docker's userland proxy shows the gateway as source too.
+          `-A BERTH-POSTROUTING -s ${subnet} -o ${br} -m conntrack --ctstate DNAT ${tag} -j MASQUERADE`,
+        ];
   if (net.internal) {
     filter.push(`-A BERTH-FORWARD -i ${br} ! -o ${br} ${tag} -j DROP`, `-A BERTH-FORWARD -o ${br} ! -i ${br} ${tag} -j DROP`);
   } else {
@@ -49,20 +57,20 @@ function netRules(net: NetworkRecord): { filter: string[]; nat: string[] } {
       `-A BERTH-FORWARD -o ${br} -m conntrack --ctstate DNAT ${tag} -j ACCEPT`,
       `-A BERTH-FORWARD -i ${br} ! -o ${br} ${tag} -j ACCEPT`,
     );
-    nat.push(`-A BERTH-POSTROUTING -s ${net.subnet} ! -o ${br} ${tag} -j MASQUERADE`);
+    nat.push(`-A BERTH-POSTROUTING -s ${subnet} ! -o ${br} ${tag} -j MASQUERADE`);
   }
   return { filter, nat };
 }
 
-function restore(input: string, what: string): void {
-  const r = execSync('iptables-restore', ['--noflush', '-w'], { input });
-  if (r.code !== 0) throw new BerthError('internal', `${what}: iptables-restore failed: ${r.stderr.trim()}`, { hint: 'check that iptables works (iptables -S) and that berth runs as root' });
+function restore(input: string, what: string, family: Family = 'ip'): void {
+  const r = execSync(`${family}tables-restore`, ['--noflush', '-w'], { input });
+  if (r.code !== 0) throw new BerthError('internal', `${what}: ${family}tables-restore failed: ${r.stderr.trim()}`, { hint: 'check that iptables works (iptables -S) and that berth runs as root' });
 }
 
 /** `iptables-save` split into tables -> lines. */
-function save(): Map<string, string[]> {
-  const r = execSync('iptables-save', []);
-  if (r.code !== 0) throw new BerthError('internal', `iptables-save failed: ${r.stderr.trim()}`);
+function save(family: Family = 'ip'): Map<string, string[]> {
+  const r = execSync(`${family}tables-save`, []);
+  if (r.code !== 0) throw new BerthError('internal', `${family}tables-save failed: ${r.stderr.trim()}`);
   const out = new Map<string, string[]>();
   let cur: string[] = [];
   for (const l of r.stdout.split('\n')) {
@@ -79,32 +87,42 @@ function norm(rule: string): string {
 
 /** Installs the global chains and the network's rules if missing; idempotent. */
 export function ensureNetworkFirewall(net: NetworkRecord): void {
-  const tables = save();
-  const want = netRules(net);
+  ensureFamily(net, 'ip');
+  if (net.ipv6) ensureFamily(net, 'ip6');
+}
+
+function ensureFamily(net: NetworkRecord, family: Family): void {
+  const tables = save(family);
+  const want = netRules(net, family);
   let input = '';
   for (const table of ['filter', 'nat'] as const) {
     const have = tables.get(table) ?? [];
     const haveSet = new Set(have.map(norm));
     const lines: string[] = [];
-    for (const g of GLOBAL.filter((x) => x.table === table)) {
+    for (const g of GLOBAL.filter((x) => x.table === table && !(family === 'ip6' && x.chain === 'BERTH-HOSTPORTS'))) {
       if (!have.some((l) => l.startsWith(`:${g.chain} `))) lines.push(`:${g.chain} - [0:0]`);
       for (const j of g.jumps) if (!haveSet.has(norm(j.replace('-I ', '-A ')))) lines.push(j);
     }
     for (const r of want[table]) if (!haveSet.has(norm(r))) lines.push(r);
     if (lines.length) input += `*${table}\n${lines.join('\n')}\nCOMMIT\n`;
   }
-  if (input) restore(input, `setting up the firewall of network ${net.name}`);
+  if (input) restore(input, `setting up the firewall of network ${net.name}`, family);
 }
 
-/** Deletes every rule tagged for the network's bridge. */
-export function removeNetworkFirewall(bridge: string): void {
-  const tables = save();
+/** Deletes every rule tagged for the network's bridge (ip6tables too for an IPv6 network). */
+export function removeNetworkFirewall(bridge: string, ipv6 = false): void {
+  removeFamily(bridge, 'ip');
+  if (ipv6) removeFamily(bridge, 'ip6');
+}
+
+function removeFamily(bridge: string, family: Family): void {
+  const tables = save(family);
   let input = '';
   for (const [table, lines] of tables) {
     const del = lines.filter((l) => l.startsWith('-A ') && l.includes(`berth-net:${bridge}`)).map((l) => `-D ${l.slice(3)}`);
     if (del.length) input += `*${table}\n${del.join('\n')}\nCOMMIT\n`;
   }
-  if (input) restore(input, `removing the firewall rules of bridge ${bridge}`);
+  if (input) restore(input, `removing the firewall rules of bridge ${bridge}`, family);
 }
 
 export function portChain(id: string): string {

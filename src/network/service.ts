@@ -41,6 +41,7 @@ import {
   netnsDir,
 } from './store.js';
 import { contains, firstHost, formatSubnet, hostRoutes, overlaps, parseIp, parseSubnet, type Subnet } from './subnet.js';
+import { type Subnet6, contains6, firstHost6, formatIp6, formatSubnet6, hostRoutes6, overlaps6, parseIp6, parseSubnet6, pickUla64 } from './subnet6.js';
 
 export { DEFAULT_NETWORK, type NetworkRecord, NetworkStore };
 
@@ -71,6 +72,10 @@ export interface ContainerNetworkState {
   gateway: string;
   macAddress: string;
   ipPrefixLen: number;
+  /** The primary network's IPv6 address (an --ipv6 network), docker's NetworkSettings.GlobalIPv6Address. */
+  globalIPv6Address?: string;
+  globalIPv6PrefixLen?: number;
+  ipv6Gateway?: string;
   networks: Record<string, Endpoint>;
   ports: PortBinding[];
 }
@@ -83,6 +88,10 @@ export interface CreateNetworkOptions {
   subnet?: string;
   gateway?: string;
   internal?: boolean;
+  /** --ipv6: an IPv6 subnet too (subnet6, or a unique local /64 picked for the network). */
+  ipv6?: boolean;
+  subnet6?: string;
+  gateway6?: string;
   labels?: Record<string, string>;
   options?: Record<string, string>;
 }
@@ -151,6 +160,45 @@ export class NetworkService {
     return out;
   }
 
+  /** IPv6 subnets this store's networks or the host already route. */
+  private takenSubnets6(): { subnet: Subnet6; owner: string }[] {
+    const out = this.store.list().flatMap((n) => (n.ipv6 ? [{ subnet: parseSubnet6(n.ipv6.subnet), owner: `network ${n.name}` }] : []));
+    let routes = '';
+    try {
+      routes = fs.readFileSync('/proc/net/ipv6_route', 'utf8');
+    } catch {
+      /* IPv6 disabled on the host: store networks only */
+    }
+    for (const r of hostRoutes6(routes)) out.push({ subnet: r.subnet, owner: `host interface ${r.iface}` });
+    return out;
+  }
+
+  /** The IPv6 half of `network create --ipv6`: subnet (given or picked) and gateway, checked. */
+  private ipv6For(o: CreateNetworkOptions): NetworkRecord['ipv6'] {
+    if (!o.ipv6) {
+      if (o.subnet6 || o.gateway6) throw invalidArgument('an IPv6 --subnet or --gateway needs --ipv6', { hint: 'add --ipv6 to create a dual-stack network' });
+      return undefined;
+    }
+    if (!fs.existsSync('/proc/sys/net/ipv6')) throw new BerthError('failed_precondition', 'IPv6 is disabled on this host', { hint: 'boot without ipv6.disable=1, or create the network without --ipv6' });
+    let subnet: Subnet6;
+    const taken = this.takenSubnets6();
+    if (o.subnet6) {
+      subnet = parseSubnet6(o.subnet6);
+      const clash = taken.find((t) => overlaps6(t.subnet, subnet));
+      if (clash)
+        throw conflict(`invalid pool request: Pool overlaps with other one on this address space (${o.subnet6} overlaps ${formatSubnet6(clash.subnet)} of ${clash.owner})`, {
+          hint: 'choose an IPv6 subnet that no other network or host interface uses, e.g. a random fdXX:XXXX:XXXX::/64',
+        });
+    } else {
+      if (o.gateway6) throw invalidArgument('an IPv6 --gateway needs an IPv6 --subnet');
+      subnet = pickUla64(`${this.engine.paths.root}/${o.name}`, taken.map((t) => t.subnet));
+    }
+    const gateway = o.gateway6 ? formatIp6(parseIp6(o.gateway6)) : firstHost6(subnet);
+    if (!contains6(subnet, parseIp6(gateway)) || parseIp6(gateway) === subnet.base)
+      throw invalidArgument(`gateway ${gateway} is not a host address of subnet ${formatSubnet6(subnet)}`);
+    return { subnet: formatSubnet6(subnet), gateway };
+  }
+
   /** A free /24 of the pool; stores start at different offsets so that they rarely meet. */
   pickSubnet(): Subnet {
     const pool = parseSubnet(USER_POOL);
@@ -195,6 +243,7 @@ export class NetworkService {
     const gateway = o.gateway ?? firstHost(subnet);
     if (!contains(subnet, parseIp(gateway)) || parseIp(gateway) === subnet.base)
       throw invalidArgument(`gateway ${gateway} is not a host address of subnet ${formatSubnet(subnet)}`);
+    const ipv6 = this.ipv6For(o);
     const id = NetworkStore.newId();
     const rec: NetworkRecord = {
       id,
@@ -205,6 +254,7 @@ export class NetworkService {
       subnet: formatSubnet(subnet),
       gateway,
       internal: o.internal ?? false,
+      ...(ipv6 ? { ipv6 } : {}),
       labels: o.labels ?? {},
       options: o.options ?? {},
       predefined: false,
@@ -246,7 +296,7 @@ export class NetworkService {
   }
 
   private destroyInfra(rec: NetworkRecord): void {
-    removeNetworkFirewall(rec.bridge);
+    removeNetworkFirewall(rec.bridge, !!rec.ipv6);
     if (fs.existsSync(`/sys/class/net/${rec.bridge}`)) execSync('ip', ['link', 'del', rec.bridge]);
     fs.rmSync(path.join(this.conflistDir(), `${rec.name}.conflist`), { force: true });
     fs.rmSync(path.join(ipamDataDir(this.engine), rec.name), { recursive: true, force: true });
@@ -403,8 +453,11 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
         hint: n.predefined ? 'remove the other interface, or berth network reset to let the default network pick a new subnet' : `recreate the network with another --subnet`,
       });
     const prefix = n.subnet.split('/')[1];
-    const r = execSync('ip', ['-force', '-batch', '-'], { input: `link add ${n.bridge} type bridge\naddr add ${n.gateway}/${prefix} dev ${n.bridge}\nlink set ${n.bridge} up\n` });
+    // nodad: the gateway address is usable at once (the subnet is checked to be ours alone).
+    const v6 = n.ipv6 ? `addr add ${n.ipv6.gateway}/${n.ipv6.subnet.split('/')[1]} dev ${n.bridge} nodad\n` : '';
+    const r = execSync('ip', ['-force', '-batch', '-'], { input: `link add ${n.bridge} type bridge\naddr add ${n.gateway}/${prefix} dev ${n.bridge}\n${v6}link set ${n.bridge} up\n` });
     if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) throw new BerthError('internal', `cannot create bridge ${n.bridge} for network ${n.name}: ${r.stderr.trim()}`);
+    if (n.ipv6 && r.code !== 0) throw new BerthError('internal', `cannot give bridge ${n.bridge} the IPv6 address ${n.ipv6.gateway}: ${r.stderr.trim()}`, { hint: 'check that IPv6 is enabled (sysctl net.ipv6.conf.default.disable_ipv6=0)' });
   }
   // 127.0.0.1:port -> container needs locally routed sources on the bridge (then masqueraded).
   try {
@@ -417,7 +470,7 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
   fs.writeFileSync(marker, '');
 }
 
-function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixLen: number; gateway: string; mac: string }, ifname: string, ip?: string): Endpoint {
+function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixLen: number; gateway: string; mac: string; ip6?: { ip: string; prefixLen: number; gateway: string } }, ifname: string, ip?: string): Endpoint {
   const aliases = n.predefined ? null : [...c.config.network.aliases, c.config.id.slice(0, 12)];
   return {
     NetworkID: n.id,
@@ -429,9 +482,9 @@ function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixL
     Aliases: aliases,
     DNSNames: n.predefined ? null : [c.config.name, ...c.config.network.aliases, c.config.id.slice(0, 12)],
     IPAMConfig: ip ? { IPv4Address: ip } : null,
-    IPv6Gateway: '',
-    GlobalIPv6Address: '',
-    GlobalIPv6PrefixLen: 0,
+    IPv6Gateway: r.ip6 && !n.internal ? r.ip6.gateway : '',
+    GlobalIPv6Address: r.ip6?.ip ?? '',
+    GlobalIPv6PrefixLen: r.ip6?.prefixLen ?? 0,
     Links: null,
     DriverOpts: null,
     Interface: ifname,
@@ -467,6 +520,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
       const r = cniAdd(n, dataDir, { id, netns: netnsPath, ifname, ...(ip ? { ip } : {}) });
       st.networks[n.name] = endpoint(n, rec, r, ifname, ip);
       if (i === 0) Object.assign(st, { ipAddress: r.ip, gateway: n.internal ? '' : r.gateway, macAddress: r.mac, ipPrefixLen: r.prefixLen });
+      if (i === 0 && r.ip6) Object.assign(st, { globalIPv6Address: r.ip6.ip, globalIPv6PrefixLen: r.ip6.prefixLen, ipv6Gateway: n.internal ? '' : r.ip6.gateway });
       cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
     }
     if (rec.config.ports.length) {
@@ -483,7 +537,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
       });
       addPortRules(id, st.ipAddress, ports);
     }
-    fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, peersOf(engine, rec, nets)));
+    fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, peersOf(engine, rec, nets), st.globalIPv6Address));
   } catch (e) {
     teardownContainerNetwork(engine, id);
     throw e;
@@ -551,7 +605,11 @@ function peersOf(engine: Engine, rec: ContainerRecord, nets: NetworkRecord[]): H
   const out: HostsPeer[] = [];
   for (const c of new ContainerStore(engine.db).list()) {
     if (c.config.id === rec.config.id) continue;
-    for (const ep of endpoints(c)) if (user.has(ep.NetworkID) && ep.IPAddress) out.push({ ip: ep.IPAddress, names: ep.DNSNames ?? [c.config.name] });
+    for (const ep of endpoints(c)) {
+      if (!user.has(ep.NetworkID)) continue;
+      if (ep.IPAddress) out.push({ ip: ep.IPAddress, names: ep.DNSNames ?? [c.config.name] });
+      if (ep.GlobalIPv6Address) out.push({ ip: ep.GlobalIPv6Address, names: ep.DNSNames ?? [c.config.name] });
+    }
   }
   return out;
 }
@@ -570,7 +628,7 @@ function refreshPeers(engine: Engine, networkNames: string[], skip?: string): vo
     const mine = Object.values(st.networks).map((e) => store.get(e.NetworkID)).filter((x): x is NetworkRecord => !!x);
     try {
       // writeFileSync truncates and writes the same inode: the container's bind mount follows.
-      fs.writeFileSync(hostsPath(engine, c.config.id), renderHosts(c, st.ipAddress, peersOf(engine, c, mine)));
+      fs.writeFileSync(hostsPath(engine, c.config.id), renderHosts(c, st.ipAddress, peersOf(engine, c, mine), st.globalIPv6Address));
     } catch {
       /* container being removed */
     }

@@ -25,14 +25,21 @@ function keyValues(values: string[], what: string): Record<string, string> {
 
 export async function createNetwork(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
+  // One IPv4 and (with --ipv6) one IPv6 subnet; each gateway goes with the subnet of its family.
+  const v6 = (x: string) => x.includes(':');
   const subnets = list(p, 'subnet');
   const gateways = list(p, 'gateway');
-  if (subnets.length > 1 || gateways.length > 1) throw invalidArgument('only one --subnet and one --gateway are supported per network');
+  const [s4, s6, g4, g6] = [subnets.filter((x) => !v6(x)), subnets.filter(v6), gateways.filter((x) => !v6(x)), gateways.filter(v6)];
+  if (s4.length > 1 || s6.length > 1 || g4.length > 1 || g6.length > 1)
+    throw invalidArgument('only one --subnet and one --gateway per address family (IPv4, IPv6) are supported per network');
   const rec = svc.create({
     name: p.args[0] as string,
     driver: str(p, 'driver') ?? 'bridge',
-    ...(subnets[0] ? { subnet: subnets[0] } : {}),
-    ...(gateways[0] ? { gateway: gateways[0] } : {}),
+    ...(s4[0] ? { subnet: s4[0] } : {}),
+    ...(g4[0] ? { gateway: g4[0] } : {}),
+    ...(s6[0] ? { subnet6: s6[0] } : {}),
+    ...(g6[0] ? { gateway6: g6[0] } : {}),
+    ipv6: bool(p, 'ipv6'),
     internal: bool(p, 'internal'),
     labels: keyValues(list(p, 'label'), 'label'),
     options: keyValues(list(p, 'opt'), 'option'),
