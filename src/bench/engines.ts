@@ -154,8 +154,8 @@ export function snapshotBerth(dir: string): string {
   const bundle = path.join(REPO, 'dist', 'bundle');
   const end = Date.now() + 60_000;
   // A concurrent `npm run build` deletes and rewrites dist/bundle: wait for it to come back.
-  while (!fs.existsSync(path.join(bundle, 'main.js')) && fs.existsSync(path.join(REPO, 'scripts', 'bundle.mjs'))) {
-    if (Date.now() > end) throw new Error(`${bundle}/main.js is missing: run npm run build`);
+  while (!fs.existsSync(path.join(bundle, 'main.cjs')) && fs.existsSync(path.join(REPO, 'scripts', 'bundle.mjs'))) {
+    if (Date.now() > end) throw new Error(`${bundle}/main.cjs is missing: run npm run build`);
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
   }
   if (!fs.existsSync(bundle)) return BERTH_BIN;
