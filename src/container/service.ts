@@ -335,7 +335,7 @@ export class ContainerService {
         health: c.healthcheck ? { status: 'starting', failingStreak: 0, log: [] } : undefined,
       }));
       if (opts.beforeStart) await opts.beforeStart(rec);
-      await rt.start(id);
+      await rt.start(id, { initPid: res.pid });
       mark('start: runtime started');
       if (c.healthcheck) this.spawnHealthMonitor(id);
       emitEvent(this.engine.paths.runroot, 'container', 'start', id, { name: c.name, image: c.image });

@@ -7,9 +7,10 @@
  * `globalArgs` and `execArgs` give conmon the arguments it needs.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, openSync, unlinkSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { basename, delimiter, join } from 'node:path';
 import { BerthError, type ErrorCode } from '../errors.js';
 import type { CgroupStats } from './cgroups.js';
 import type { OciResources } from './spec.js';
@@ -202,8 +203,25 @@ export class OciRuntime {
     return { status: j.status, pid: j.pid, ...(j.bundle !== undefined ? { bundle: j.bundle } : {}) };
   }
 
-  /** Starts a created container (runs the user's process). conflict if it is not in state created. */
-  async start(id: string): Promise<void> {
+  /**
+   * Starts a created container (runs the user's process). conflict if it is not in state created.
+   * With runc and the container's init pid known, this does what `runc start` does without a runc
+   * process: runc's init waits, after create, to open `<root>/<id>/exec.fifo` for writing; opening
+   * it for reading lets init exec the user's command, init's byte arrives and the fifo closes on
+   * exec, and removing the fifo is how runc marks the container running. Anything unexpected (no
+   * fifo, another runtime) takes the `runc start` path.
+   */
+  async start(id: string, opts: { initPid?: number } = {}): Promise<void> {
+    if (opts.initPid && basename(this.binary) === 'runc') {
+      const fifo = join(this.root, id, 'exec.fifo');
+      let fd: number | undefined;
+      try {
+        fd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      } catch {
+        fd = undefined;
+      }
+      if (fd !== undefined) return startThroughFifo(fd, fifo, opts.initPid);
+    }
     await this.run(['start', id]);
   }
 
@@ -294,4 +312,41 @@ export class OciRuntime {
     return args;
   }
 
+}
+
+/** Reads runc's exec fifo to its end (init closes it when it execs the command), then removes it. */
+function startThroughFifo(fd: number, fifo: string, initPid: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = new Socket({ fd, readable: true, writable: false });
+    let got = 0;
+    let settled = false;
+    const finish = (err?: BerthError) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(watch);
+      sock.destroy();
+      if (err) return reject(err);
+      try {
+        unlinkSync(fifo);
+      } catch (e) {
+        return reject(new BerthError('internal', `cannot mark the container started (${fifo}): ${(e as Error).message}`));
+      }
+      resolve();
+    };
+    // An init that dies before opening its end would leave the read waiting for ever.
+    const watch = setInterval(() => {
+      try {
+        process.kill(initPid, 0);
+      } catch {
+        finish(new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
+      }
+    }, 50);
+    sock.on('data', (b: Buffer) => {
+      got += b.length;
+    });
+    sock.on('end', () =>
+      finish(got > 0 ? undefined : new BerthError('conflict', 'OCI runtime error: cannot start an already running container')),
+    );
+    sock.on('error', (e) => finish(new BerthError('internal', `OCI runtime error: exec fifo: ${e.message}`)));
+  });
 }
