@@ -21,6 +21,7 @@ import { defaultSeccomp } from '../runtime/seccomp.js';
 import { type OciMount, buildSpec, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
 import type { LayerRecord } from '../snapshot/layer-store.js';
 import { mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
+import { x32AbiAvailable } from '../sys/libc.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -207,7 +208,7 @@ export async function runStep(engine: Engine, tmp: string, input: RunInput): Pro
         user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
         hostname: 'buildkitsandbox',
         privileged: input.insecure ?? false,
-        seccomp: input.insecure ? 'unconfined' : defaultSeccomp({ caps }),
+        seccomp: input.insecure ? 'unconfined' : defaultSeccomp({ caps, x32Abi: x32AbiAvailable() }),
         mounts,
         namespaces: { network: input.network === 'host' ? 'host' : 'new' },
         resources: {},

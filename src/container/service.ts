@@ -33,6 +33,7 @@ import { resolveUser } from './user.js';
 import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode } from '../network/service.js';
 import { releaseVolumeMounts } from '../volume/mounts.js';
 import { mark } from '../util/timings.js';
+import { x32AbiAvailable } from '../sys/libc.js';
 
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -393,7 +394,7 @@ export class ContainerService {
     const effCaps = resolveCapabilities({ capAdd: caps.capAdd, capDrop: caps.capDrop, privileged: caps.privileged }, host);
     let seccomp: SpecInput['seccomp'];
     if (caps.privileged || caps.seccomp === 'unconfined') seccomp = 'unconfined';
-    else if (caps.seccomp) seccomp = loadSeccompProfile(caps.seccomp, { caps: effCaps });
+    else if (caps.seccomp) seccomp = loadSeccompProfile(caps.seccomp, { caps: effCaps, x32Abi: x32AbiAvailable() });
     const res = c.resources;
     const input: SpecInput = {
       id: c.id,
@@ -425,7 +426,7 @@ export class ContainerService {
       cgroupsPath: `${this.engine.paths.cgroupParent}/${c.id}`,
       sysctls: c.sysctls,
     };
-    input.seccomp = seccomp ?? defaultSeccomp({ caps: effCaps });
+    input.seccomp = seccomp ?? defaultSeccomp({ caps: effCaps, x32Abi: x32AbiAvailable() });
     if (c.shmSize && !mounts.some((m) => m.destination === '/dev/shm'))
       mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${c.shmSize}`] });
     return buildSpec(input, host);

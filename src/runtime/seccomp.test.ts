@@ -38,6 +38,13 @@ describe('convertSeccompProfile', () => {
     assert.deepEqual(s.syscalls?.[1].args, [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }]);
     assert.equal(s.syscalls?.[0].args, undefined);
   });
+  it('leaves SCMP_ARCH_X32 out on a kernel without the x32 ABI', () => {
+    const s = convertSeccompProfile(PROFILE, { caps: [], arch: 'x64', kernel: '6.1', x32Abi: false });
+    assert.deepEqual(s.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+    assert.ok(names(s).includes('arch_prctl'), 'rules are unchanged');
+    const withX32 = convertSeccompProfile(PROFILE, { caps: [], arch: 'x64', kernel: '6.1', x32Abi: true });
+    assert.deepEqual(withX32.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+  });
   it('a held capability switches the rule', () => {
     const s = convertSeccompProfile(PROFILE, { caps: ['CAP_SYS_ADMIN'], arch: 'amd64', kernel: '5.4.0' });
     assert.deepEqual(s.syscalls?.find((r) => r.names[0] === 'bpf')?.action, 'SCMP_ACT_ALLOW');

@@ -16,6 +16,7 @@ interface Libc {
   lsetxattr: KoffiFn;
   lgetxattr: KoffiFn;
   llistxattr: KoffiFn;
+  syscall0: KoffiFn;
 }
 
 let libc: Libc | undefined;
@@ -35,6 +36,7 @@ function load(): Libc {
     ),
     lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)'),
     llistxattr: lib.func('long llistxattr(const char *path, _Out_ void *list, size_t size)'),
+    syscall0: lib.func('long syscall(long number)'),
   };
   return libc;
 }
@@ -78,6 +80,22 @@ export function mount(source: string, target: string, fstype: string | null, fla
 
 export function umount(target: string, flags = 0): void {
   check(load().umount2(target, flags), 'umount2', target);
+}
+
+let x32: boolean | undefined;
+
+/**
+ * Whether the kernel runs x32-ABI system calls (CONFIG_X86_X32_ABI, off in most distribution
+ * kernels). Probed once with the x32 getpid (__X32_SYSCALL_BIT | 39): ENOSYS means no x32 ABI.
+ * Other architectures have no x32 ABI at all.
+ */
+export function x32AbiAvailable(): boolean {
+  if (x32 !== undefined) return x32;
+  if (process.arch !== 'x64') return (x32 = false);
+  const l = load();
+  const rc = l.syscall0(0x40000000 + 39);
+  x32 = !(rc < 0 && l.koffi.errno() === os.constants.errno.ENOSYS);
+  return x32;
 }
 
 export const S_IFCHR = 0o020000;
