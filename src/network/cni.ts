@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
 import { execSync } from './exec.js';
+import { withFileLock } from './netns.js';
 import type { NetworkRecord } from './store.js';
 
 export const CNI_VERSION = '1.0.0';
@@ -123,12 +124,45 @@ export function cniAdd(net: NetworkRecord, dataDir: string, o: { id: string; net
   return out;
 }
 
-/** Releases the container's address on the network (host-local only: the namespace is gone or going). */
+/**
+ * Releases the container's address on the network (host-local only: the namespace is gone or going).
+ * Done in-process when host-local's store holds the reservation in the format we know (a file per
+ * address containing `<container id>\r\n<ifname>`, changed under flock on `<dir>/lock`): that saves
+ * a plugin process on every container exit. Anything else goes to the plugin itself.
+ */
 export function cniReleaseAddress(net: NetworkRecord, dataDir: string, o: { id: string; ifname: string }): void {
+  if (releaseInProcess(path.join(dataDir, net.name), o)) return;
   call('host-local', 'DEL', { cniVersion: CNI_VERSION, name: net.name, ipam: ipamConfig(net, dataDir) }, { ...o, netns: '' });
 }
 
 /** Full DEL through the bridge plugin (removes the veth now, not when the namespace is freed). */
 export function cniDel(net: NetworkRecord, dataDir: string, o: { id: string; netns: string; ifname: string }): void {
   call('bridge', 'DEL', bridgePluginConfig(net, dataDir), o);
+}
+
+function releaseInProcess(dir: string, o: { id: string; ifname: string }): boolean {
+  if (process.env.BERTH_CNI_RELEASE === 'plugin') return false;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n !== 'lock' && !n.startsWith('last_reserved_ip'));
+  } catch {
+    return false;
+  }
+  const want = `${o.id}\r\n${o.ifname}`;
+  return withFileLock(path.join(dir, 'lock'), () => {
+    let found = false;
+    for (const n of names) {
+      const file = path.join(dir, n);
+      let text: string;
+      try {
+        text = fs.readFileSync(file, 'utf8');
+      } catch {
+        continue;
+      }
+      if (text.trim() !== want) continue;
+      fs.rmSync(file, { force: true });
+      found = true;
+    }
+    return found;
+  });
 }

@@ -21,6 +21,7 @@ interface Ffi {
   socket: Fn;
   ioctl: Fn;
   close: Fn;
+  flock: Fn;
 }
 let ffi: Ffi | undefined;
 function load(): Ffi {
@@ -36,6 +37,7 @@ function load(): Ffi {
     socket: lib.func('int socket(int domain, int type, int protocol)'),
     ioctl: lib.func('int ioctl(int fd, unsigned long request, void *arg)'),
     close: lib.func('int close(int fd)'),
+    flock: lib.func('int flock(int fd, int operation)'),
   };
   return ffi;
 }
@@ -96,4 +98,17 @@ export function removeNetns(file: string): void {
   if (!fs.existsSync(file)) return;
   load().umount2(file, MNT_DETACH);
   fs.rmSync(file, { force: true });
+}
+
+const LOCK_EX = 2;
+
+/** Runs `fn` holding an exclusive flock(2) on `file` (created if missing), as CNI's host-local locks its store. */
+export function withFileLock<T>(file: string, fn: () => T): T {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o640);
+  try {
+    if (load().flock(fd, LOCK_EX) < 0) throw new BerthError('internal', `locking ${file}: errno ${load().errno()}`);
+    return fn();
+  } finally {
+    fs.closeSync(fd); // closing the only descriptor releases the lock
+  }
 }

@@ -14,6 +14,7 @@
  * place (same inode, so the bind mounts inside running containers see the change).
  */
 import { emitEvent } from '../engine/events.js';
+import { mark } from '../util/timings.js';
 import { createHash } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -496,6 +497,7 @@ function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixL
 export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord): Promise<{ netnsPath: string } | undefined> {
   const names = containerNetworks(rec);
   if (!names.length) return undefined;
+  mark('network: setup');
   const svc = new NetworkService(engine);
   const nets = names.map((n) => svc.resolve(n));
   const id = rec.config.id;
@@ -504,11 +506,13 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
   const dataDir = ipamDataDir(engine);
   // Leftovers of an earlier run that was never torn down (killed berth): release them first.
   teardownContainerNetwork(engine, id);
+  mark('network: leftovers checked');
   const st: ContainerNetworkState = { netns: netnsPath, ipAddress: '', gateway: '', macAddress: '', ipPrefixLen: 0, networks: {}, ports: [] };
   // Record the intent before any side effect, so a crash leaves something to clean up.
   cs.updateState(id, (s) => ({ ...s, network: st as unknown as Record<string, unknown> }));
   try {
     createNetns(netnsPath);
+    mark('network: namespace');
     for (const [i, n] of nets.entries()) {
       ensureBridge(engine, n, false);
       const ifname = `eth${i}`;
@@ -518,6 +522,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
         if (!contains(parseSubnet(n.subnet), parseIp(ip))) throw invalidArgument(`requested IP address ${ip} is not in the subnet ${n.subnet} of network ${n.name}`);
       }
       const r = cniAdd(n, dataDir, { id, netns: netnsPath, ifname, ...(ip ? { ip } : {}) });
+      mark(`network: CNI bridge ADD ${n.name}`);
       st.networks[n.name] = endpoint(n, rec, r, ifname, ip);
       if (i === 0) Object.assign(st, { ipAddress: r.ip, gateway: n.internal ? '' : r.gateway, macAddress: r.mac, ipPrefixLen: r.prefixLen });
       if (i === 0 && r.ip6) Object.assign(st, { globalIPv6Address: r.ip6.ip, globalIPv6PrefixLen: r.ip6.prefixLen, ipv6Gateway: n.internal ? '' : r.ip6.gateway });
@@ -538,6 +543,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
       addPortRules(id, st.ipAddress, ports);
     }
     fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, peersOf(engine, rec, nets), st.globalIPv6Address));
+    mark('network: ports and hosts');
   } catch (e) {
     teardownContainerNetwork(engine, id);
     throw e;
@@ -579,12 +585,15 @@ export function releaseNetwork(engine: Engine, id: string, st: Partial<Container
       errors.push(`${what}: ${(e as Error).message}`);
     }
   };
+  mark('network: release');
   if (st.ports?.length) step('port rules', () => removePortRules(id));
   step('namespace', () => removeNetns(st.netns ?? path.join(netnsDir(engine), id)));
+  mark('network: namespace removed');
   const store = new NetworkStore(engine);
   for (const [name, ep] of Object.entries(st.networks ?? {})) {
     const n = store.get(ep.NetworkID) ?? store.list().find((x) => x.name === name);
     if (n) step(`address on ${name}`, () => cniReleaseAddress(n, ipamDataDir(engine), { id, ifname: ep.Interface }));
+    mark(`network: address released on ${name}`);
   }
   return errors;
 }
