@@ -134,6 +134,7 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     assert.equal(doc?.NetworkSettings.Networks.v6net?.IPv6Gateway, 'fd42:6265:7274:9a::1');
     const members = (JSON.parse(s.ok(['network', 'inspect', 'v6net'])) as { Containers: Record<string, { IPv6Address: string }> }[])[0]?.Containers ?? {};
     assert.deepEqual(Object.values(members).map((m) => m.IPv6Address), [`${v6}/64`]);
+    assert.match(s.ok(['system', 'check']), /store is consistent/, 'the IPv6 reservation belongs to a running container');
     // The client resolves srv6 to its IPv6 address through /etc/hosts, then talks TCP over IPv6.
     const out = s.ok([
       'run', '--rm', '--network', 'v6net', 'busybox', 'sh', '-c',

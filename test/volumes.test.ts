@@ -82,6 +82,17 @@ describe('volumes: CLI and mounts', { skip: process.getuid?.() !== 0 && 'needs r
     assert.ok(mountsUnder(s.dir).includes(data), 'still mounted for the holder');
     s.ok(['rm', '-f', 'holder']);
     assert.ok(!mountsUnder(s.dir).includes(data));
+    // A mount held for a container whose exit was never recorded (a killed berth): system check repairs it.
+    s.ok(['run', '-d', '--name', 'holder2', '-v', 'tv:/t', 'busybox', 'sleep', '300']);
+    fs.appendFileSync(path.join(s.runroot, 'volume-mounts', 'tv'), `${'f'.repeat(64)}\n`);
+    s.ok(['rm', '-f', 'holder2']);
+    assert.ok(mountsUnder(s.dir).includes(data), 'still held by the unknown container');
+    const check = s.run(['system', 'check']);
+    assert.equal(check.code, 1);
+    assert.match(check.stdout, /volume tv is mounted for container ffffffffffff, which is not running/);
+    s.ok(['system', 'check', '--repair']);
+    assert.ok(!mountsUnder(s.dir).includes(data), 'repaired');
+    assert.match(s.ok(['system', 'check']), /store is consistent/);
     assert.equal(s.run(['run', '--rm', '-v', 'tv:/t', 'busybox', 'ls', '/t']).stdout, '', 'a fresh tmpfs');
     s.ok(['volume', 'rm', 'tv']);
   });

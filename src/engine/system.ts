@@ -116,4 +116,5 @@ export async function registerAllChecks(): Promise<void> {
   // Literal specifiers so the bundler ships them; each module registers its checks when loaded.
   await import('../container/check.js');
   await import('../network/check.js');
+  await import('../volume/check.js');
 }

@@ -44,7 +44,8 @@ registerCheck((engine, repair, add) => {
   for (const n of nets) {
     const dir = path.join(dataDir, n.name);
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f)) continue;
+      // Reservation files are named by address (IPv4, or IPv6 on an --ipv6 network).
+      if (!/^\d+\.\d+\.\d+\.\d+$/.test(f) && !/^[0-9a-f:]+$/.test(f)) continue;
       let owner = '';
       let ifname = 'eth0';
       try {
@@ -53,7 +54,7 @@ registerCheck((engine, repair, add) => {
         continue;
       }
       const st = live.get(owner);
-      if (st && Object.values(st.networks).some((e) => e.IPAddress === f)) continue;
+      if (st && Object.values(st.networks).some((e) => e.IPAddress === f || e.GlobalIPv6Address === f)) continue;
       report('network', `address ${f} on network ${n.name} reserved for a container that is not running (${owner.slice(0, 12)})`, () =>
         cniReleaseAddress(n, dataDir, { id: owner, ifname }),
       );

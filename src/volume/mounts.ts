@@ -221,3 +221,15 @@ export function unmountForRemoval(engine: Engine, name: string): void {
   }
   fs.rmSync(usersFile(engine, name), { force: true });
 }
+
+/** Every volume with a users file and the containers listed in it (for system check). */
+export function readVolumeUsers(engine: Engine): { name: string; users: string[] }[] {
+  const dir = path.join(engine.paths.runroot, 'volume-mounts');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => !n.endsWith('.tmp'));
+  } catch {
+    return [];
+  }
+  return names.map((name) => ({ name, users: readUsers(path.join(dir, name)) }));
+}
