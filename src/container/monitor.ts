@@ -24,12 +24,6 @@ export interface MonitorOptions {
   /** Keep the container's stdin open when an attached client goes away (docker's -i without StdinOnce). */
   leaveStdinOpen?: boolean;
   exitCommand: string[];
-  /**
-   * Seconds conmon waits before running the exit command. An attached `run --rm` records the exit
-   * and removes the container itself, so its exit command is only a safety net: delaying it keeps
-   * a second Node start-up off the CPU while the user waits.
-   */
-  exitDelaySeconds?: number;
   conmon?: string;
 }
 
@@ -59,7 +53,6 @@ export function launchMonitor(o: MonitorOptions): Promise<MonitorResult> {
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
   if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');
-  if (o.exitDelaySeconds) args.push('--exit-delay', String(o.exitDelaySeconds));
   if (o.exitCommand.length) {
     args.push('--exit-command', o.exitCommand[0] as string);
     for (const a of o.exitCommand.slice(1)) args.push('--exit-command-arg', a);

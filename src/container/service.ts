@@ -13,7 +13,7 @@ import { BerthError, conflict, failedPrecondition, invalidArgument, isNotFound }
 import type { Engine } from '../engine/engine.js';
 import { readImageConfig } from '../image/image-store.js';
 import type { HealthConfig } from '../image/oci.js';
-import { OciRuntime, classifyStartError } from '../runtime/oci-runtime.js';
+import { OciRuntime, classifyStartError, signalNumber } from '../runtime/oci-runtime.js';
 import { defaultSeccomp, loadSeccompProfile } from '../runtime/seccomp.js';
 import { type OciMount, type SpecInput, buildSpec, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
 import { isMounted, mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
@@ -242,6 +242,35 @@ export class ContainerService {
     return this.store.get(id) as ContainerRecord;
   }
 
+  // ---------------------------------------------------------------- exit ownership
+
+  /**
+   * What conmon runs when the container exits: `berth container cleanup ID` (record the exit, then
+   * --rm or the restart policy), unless a live berth process has claimed the exit (a foreground
+   * `run`, a `stop`): that process records it anyway, and a second Node start-up per container
+   * exit would only compete for the CPU. A claim whose process died is ignored, so a killed
+   * foreground `run --rm` still gets its container cleaned up.
+   */
+  private exitCommand(id: string): string[] {
+    const cleanup = [process.execPath, berthBin(), '--root', this.engine.paths.root, '--runroot', this.engine.paths.runroot, 'container', 'cleanup', id];
+    const script = 'if read -r p < "$1" 2>/dev/null && kill -0 "$p" 2>/dev/null; then exit 0; fi; shift; exec "$@"';
+    return ['/bin/sh', '-c', script, 'berth-exit', this.exitOwnerFile(id), ...cleanup];
+  }
+
+  private exitOwnerFile(id: string): string {
+    return path.join(this.engine.paths.exits, `${id}.owner`);
+  }
+
+  /** This process will record the container's next exit itself (see exitCommand). */
+  claimExit(id: string): void {
+    fs.mkdirSync(this.engine.paths.exits, { recursive: true });
+    fs.writeFileSync(this.exitOwnerFile(id), `${process.pid}\n`);
+  }
+
+  releaseExit(id: string): void {
+    fs.rmSync(this.exitOwnerFile(id), { force: true });
+  }
+
   // ---------------------------------------------------------------- reconcile
 
   /** Brings a record in line with reality: a running container whose processes are gone is exited. */
@@ -270,7 +299,14 @@ export class ContainerService {
   /** Starts a created or exited container. Resolves when the container's process is running. */
   async start(
     idOrName: string,
-    opts: { beforeStart?: (rec: ContainerRecord) => Promise<void> | void; removerPid?: number } = {},
+    opts: {
+      beforeStart?: (rec: ContainerRecord) => Promise<void> | void;
+      /**
+       * The caller waits for this run's exit and records it (and removes an auto-remove container)
+       * itself, so conmon's exit command need not start a second berth (see exitCommand).
+       */
+      ownExit?: boolean;
+    } = {},
   ): Promise<ContainerRecord> {
     let rec = this.get(idOrName);
     const id = rec.config.id;
@@ -298,7 +334,8 @@ export class ContainerService {
       const spec = await this.buildSpecFor(rec, d);
       fs.writeFileSync(path.join(d.bundle, 'config.json'), specToJson(spec));
       mark('start: spec written');
-      const exitCommand = [process.execPath, berthBin(), '--root', this.engine.paths.root, '--runroot', this.engine.paths.runroot, 'container', 'cleanup', id];
+      if (opts.ownExit) this.claimExit(id);
+      else this.releaseExit(id);
       if (!fs.existsSync(d.log)) fs.writeFileSync(d.log, '');
       const res = await launchMonitor({
         id,
@@ -315,8 +352,7 @@ export class ContainerService {
         tty: c.tty,
         stdin: c.openStdin,
         leaveStdinOpen: !c.stdinOnce,
-        exitCommand,
-        ...(opts.removerPid ? { exitDelaySeconds: 5 } : {}),
+        exitCommand: this.exitCommand(id),
       });
       mark('start: monitor reported pid');
       const monitorPid = readPid(d.monitorPidFile);
@@ -331,7 +367,7 @@ export class ContainerService {
         error: '',
         oomKilled: false,
         stoppedByUser: false,
-        removerPid: opts.removerPid,
+        removerPid: opts.ownExit && c.autoRemove ? process.pid : undefined,
         rootfs: d.merged,
         health: c.healthcheck ? { status: 'starting', failingStreak: 0, log: [] } : undefined,
       }));
@@ -554,12 +590,30 @@ export class ContainerService {
     if (rec.state.status !== 'running' && rec.state.status !== 'paused')
       throw conflict(`Cannot kill container: ${idOrName}: container ${rec.config.id} is not running`);
     this.store.updateState(rec.config.id, (s) => ({ ...s, stoppedByUser: true }));
-    await this.runtime(rec.config.runtime).kill(rec.config.id, signal, { all: false });
+    if (!this.signalInit(rec, signal)) await this.runtime(rec.config.runtime).kill(rec.config.id, signal, { all: false });
     return rec;
   }
 
+  /**
+   * Signals a running container's init directly, as `runc kill` would, without a runtime process:
+   * only when its recorded pid is verifiably the container's (the process's cgroup names the
+   * container). Every container has its own pid namespace, so SIGKILL to its init ends all of its
+   * processes, which is what `runc kill --all` is for. False: the caller asks the runtime.
+   */
+  private signalInit(rec: ContainerRecord, signal: string | number): boolean {
+    if (rec.state.status !== 'running' || !rec.state.pid) return false;
+    try {
+      const sig = signalNumber(signal);
+      if (!fs.readFileSync(`/proc/${rec.state.pid}/cgroup`, 'utf8').includes(`/${rec.config.id}`)) return false;
+      process.kill(rec.state.pid, sig);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Sends the stop signal, waits `timeout` seconds, then SIGKILL; resolves once the exit is recorded. */
-  async stop(idOrName: string, opts: { timeout?: number; signal?: string } = {}): Promise<ContainerRecord> {
+  async stop(idOrName: string, opts: { timeout?: number; signal?: string; removeAuto?: boolean } = {}): Promise<ContainerRecord> {
     let rec = this.get(idOrName);
     if (rec.state.status !== 'running' && rec.state.status !== 'paused') return rec;
     const id = rec.config.id;
@@ -568,13 +622,27 @@ export class ContainerService {
     this.store.updateState(id, (s) => ({ ...s, stoppedByUser: true }));
     if (rec.state.status === 'paused') await rt.resume(id).catch(() => undefined);
     const sig = opts.signal ?? rec.config.stopSignal;
-    if (timeout > 0) {
-      await rt.kill(id, sig).catch(() => undefined);
-      if (await this.waitExitFile(id, timeout * 1000)) return this.recordExit(id);
+    // This process records the exit: conmon's exit command need not start another berth.
+    this.claimExit(id);
+    try {
+      let exited = false;
+      if (timeout > 0) {
+        if (!this.signalInit(rec, sig)) await rt.kill(id, sig).catch(() => undefined);
+        exited = await this.waitExitFile(id, timeout * 1000);
+      }
+      if (!exited) {
+        if (!this.signalInit(rec, 'SIGKILL')) await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+        await this.waitExitFile(id, 10_000);
+      }
+      rec = this.recordExit(id);
+    } finally {
+      this.releaseExit(id);
     }
-    await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
-    await this.waitExitFile(id, 10_000);
-    rec = this.recordExit(id);
+    // What the skipped exit command would have done for `run -d --rm`.
+    if (rec.config.autoRemove && opts.removeAuto !== false)
+      await this.remove(id, { volumes: true }).catch((e: unknown) => {
+        if (!isNotFound(e)) throw e;
+      });
     return rec;
   }
 
@@ -582,14 +650,17 @@ export class ContainerService {
   async waitExitFile(id: string, timeoutMs: number): Promise<boolean> {
     const d = this.dirs(id);
     const deadline = Date.now() + timeoutMs;
-    let delay = 2;
-    for (;;) {
-      if (fs.existsSync(d.exitFile)) return true;
-      const rec = this.store.get(id);
-      if (!rec || (rec.state.monitorPid && !pidAlive(rec.state.monitorPid))) return fs.existsSync(d.exitFile);
-      if (Date.now() >= deadline) return false;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 50);
+    const watch = new ExitWatch(this.engine.paths.exits, id);
+    try {
+      for (;;) {
+        if (fs.existsSync(d.exitFile)) return true;
+        const rec = this.store.get(id);
+        if (!rec || (rec.state.monitorPid && !pidAlive(rec.state.monitorPid))) return fs.existsSync(d.exitFile);
+        if (Date.now() >= deadline) return false;
+        await watch.next(50);
+      }
+    } finally {
+      watch.close();
     }
   }
 
@@ -635,7 +706,7 @@ export class ContainerService {
   }
 
   async restart(idOrName: string, opts: { timeout?: number } = {}): Promise<ContainerRecord> {
-    await this.stop(idOrName, opts);
+    await this.stop(idOrName, { ...opts, removeAuto: false });
     return this.start(idOrName);
   }
 
@@ -648,25 +719,30 @@ export class ContainerService {
     if (condition === 'not-running' && rec.state.status !== 'running' && rec.state.status !== 'paused' && rec.state.status !== 'restarting') return rec.state.exitCode;
     const startedAt = rec.state.startedAt;
     let delay = 2;
-    for (;;) {
-      if (opts.signal?.aborted) throw new BerthError('canceled', `wait for container ${idOrName} canceled`);
-      const cur = this.store.get(id);
-      if (!cur) {
-        if (condition === 'removed' || condition === 'not-running') return lastExit;
-        throw new BerthError('not_found', `No such container: ${idOrName}`);
+    const watch = new ExitWatch(this.engine.paths.exits, id);
+    try {
+      for (;;) {
+        if (opts.signal?.aborted) throw new BerthError('canceled', `wait for container ${idOrName} canceled`);
+        const cur = this.store.get(id);
+        if (!cur) {
+          if (condition === 'removed' || condition === 'not-running') return lastExit;
+          throw new BerthError('not_found', `No such container: ${idOrName}`);
+        }
+        const s = cur.state;
+        const live = s.status === 'running' || s.status === 'paused' || s.status === 'restarting';
+        if (live && fs.existsSync(this.dirs(id).exitFile)) {
+          const r = this.recordExit(id, { startedAt: s.startedAt });
+          lastExit = r.state.exitCode;
+          if (condition !== 'removed') return r.state.exitCode;
+        } else if (!live && condition === 'not-running') return s.exitCode;
+        else if (!live && condition === 'next-exit' && (s.startedAt !== startedAt || s.finishedAt >= startedAt) && s.status === 'exited') return s.exitCode;
+        else if (live) this.reconcile(cur);
+        if (!live && s.status === 'exited') lastExit = s.exitCode;
+        await watch.next(delay);
+        delay = Math.min(delay * 2, 100);
       }
-      const s = cur.state;
-      const live = s.status === 'running' || s.status === 'paused' || s.status === 'restarting';
-      if (live && fs.existsSync(this.dirs(id).exitFile)) {
-        const r = this.recordExit(id, { startedAt: s.startedAt });
-        lastExit = r.state.exitCode;
-        if (condition !== 'removed') return r.state.exitCode;
-      } else if (!live && condition === 'not-running') return s.exitCode;
-      else if (!live && condition === 'next-exit' && (s.startedAt !== startedAt || s.finishedAt >= startedAt) && s.status === 'exited') return s.exitCode;
-      else if (live) this.reconcile(cur);
-      if (!live && s.status === 'exited') lastExit = s.exitCode;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 100);
+    } finally {
+      watch.close();
     }
   }
 
@@ -681,7 +757,7 @@ export class ContainerService {
         throw conflict(
           `cannot remove container "/${rec.config.name}": container is ${rec.state.status} (${rec.state.status === 'paused' ? 'unpause and ' : ''}stop the container before removing or force remove)`,
         );
-      rec = await this.stop(id, { timeout: 0 });
+      rec = await this.stop(id, { timeout: 0, removeAuto: false });
     }
     const d = this.dirs(id);
     const rt = this.runtime(rec.config.runtime);
@@ -707,6 +783,7 @@ export class ContainerService {
     fs.rmSync(trash, { recursive: true, force: true });
     fs.rmSync(d.run, { recursive: true, force: true });
     fs.rmSync(d.exitFile, { force: true });
+    this.releaseExit(id);
     fs.rmSync(path.join(this.engine.paths.sockets, id), { recursive: true, force: true });
     return rec;
   }
@@ -871,6 +948,39 @@ function readPid(file: string): number {
     return Number(fs.readFileSync(file, 'utf8').trim()) || 0;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * Wakes a waiter when conmon writes a container's exit file (inotify on the exits directory), or
+ * after a timeout: the caller re-checks either way, so a missed event only costs the timeout.
+ */
+class ExitWatch {
+  private watcher: fs.FSWatcher | undefined;
+  private wake: (() => void) | undefined;
+  constructor(dir: string, id: string) {
+    try {
+      this.watcher = fs.watch(dir, (_e, f) => {
+        if (f === id) this.wake?.();
+      });
+    } catch {
+      this.watcher = undefined;
+    }
+  }
+  next(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, this.watcher ? ms : Math.min(ms, 5));
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+  close(): void {
+    this.watcher?.close();
   }
 }
 

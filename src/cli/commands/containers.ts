@@ -79,7 +79,8 @@ async function runAttached(
   };
   try {
     await svc.start(id, {
-      ...(rec.config.autoRemove ? { removerPid: process.pid } : {}),
+      // This process waits for the exit and records it; a restart policy needs conmon's exit command.
+      ownExit: rec.config.restartPolicy.name === 'no',
       beforeStart: () => {
         session = attach(d.attach, {
           stdout: ctx.stdout,
@@ -95,6 +96,7 @@ async function runAttached(
     });
   } catch (e) {
     session?.close();
+    svc.releaseExit(id);
     restoreRaw();
     if (rec.config.autoRemove) await svc.remove(id, { force: true, volumes: true }).catch(() => undefined);
     throw e;
@@ -123,6 +125,8 @@ async function runAttached(
     mark('run: removed');
     return code;
   } finally {
+    // Detached, recorded or failed: from here on conmon's exit command looks after the container.
+    svc.releaseExit(id);
     restoreRaw();
     if (tty) ctx.stdout.off('resize', onResize);
     for (const s of signals) process.off(s, forward);
