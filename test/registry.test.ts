@@ -6,9 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import dns from 'node:dns/promises';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../src/content/digest.js';
@@ -410,5 +412,84 @@ describe('registries: a registry that lies about digests leaves nothing behind',
     storeIsClean(s);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'content', 'blobs', 'sha256')), []);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'layers')), []);
+  });
+});
+
+describe('registries over TLS: unverified for insecure and loopback, verified otherwise', { skip }, () => {
+  const s = new TestStore('rtls');
+  const work = tmpDir('berth-registry-tls-');
+  const conf = path.join(work, 'registries.json');
+  const certsDir = path.join(work, 'certs.d');
+  const savedEnv = { DOCKER_CONFIG: process.env.DOCKER_CONFIG, BERTH_REGISTRIES_CONF: process.env.BERTH_REGISTRIES_CONF };
+  let reg: Served | undefined;
+  /** This machine's own name when it resolves to loopback (Debian's /etc/hosts): a registry name that is not loopback by its spelling. */
+  let name: string | undefined;
+  let port = '';
+  const openssl = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: work, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+  };
+  const writeConf = (o: object) => fs.writeFileSync(conf, JSON.stringify({ blocked: ['docker.io'], certsDirs: [certsDir], ...o }));
+
+  before(async () => {
+    process.env.DOCKER_CONFIG = path.join(work, 'docker-config');
+    process.env.BERTH_REGISTRIES_CONF = conf;
+    writeConf({});
+    const host = os.hostname();
+    const addr = await dns.lookup(host).catch(() => undefined);
+    if (addr && /^127\./.test(addr.address) && /^[a-z0-9-]+$/i.test(host) && host !== 'localhost') name = host;
+    // A CA, and a certificate it signs for this machine's name and 127.0.0.1.
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=berth test CA']);
+    openssl(['req', ...ec, '-keyout', 'reg.key', '-out', 'reg.csr', '-subj', `/CN=${name ?? 'localhost'}`]);
+    fs.writeFileSync(path.join(work, 'san.ext'), `subjectAltName=${name ? `DNS:${name},` : ''}IP:127.0.0.1\n`);
+    openssl(['x509', '-req', '-in', 'reg.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'reg.crt', '-days', '2', '-extfile', 'san.ext']);
+    s.busybox();
+    reg = await serveBerthRegistry(path.join(work, 'root'), ['--tls-cert', path.join(work, 'reg.crt'), '--tls-key', path.join(work, 'reg.key')]);
+    port = reg.host.split(':')[1];
+  });
+  after(async () => {
+    await reg?.stop();
+    s.cleanup();
+    fs.rmSync(work, { recursive: true, force: true });
+    for (const [k, v] of Object.entries(savedEnv)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  });
+
+  test('a loopback address needs no configuration: https without verification (the registry speaks no plain http)', () => {
+    const h = (reg as Served).host;
+    s.ok(['tag', 'busybox', `${h}/tls/bb:1`]);
+    assert.match(s.ok(['push', `${h}/tls/bb:1`]), /digest: sha256:/);
+    s.ok(['rmi', `${h}/tls/bb:1`]);
+    assert.match(s.ok(['pull', `${h}/tls/bb:1`]), /Downloaded newer image/);
+    assert.equal(s.ok(['run', '--rm', `${h}/tls/bb:1`, 'echo', 'over tls']).trim(), 'over tls');
+  });
+
+  test('a registry by name with an untrusted certificate fails clearly; insecure or its CA in certs.d makes it work', (t) => {
+    if (!name) return t.skip(`${os.hostname()} does not resolve to a loopback address`);
+    const h = `${name}:${port}`;
+    s.ok(['tag', 'busybox', `${h}/named/bb:1`]);
+    for (const args of [
+      ['push', `${h}/named/bb:1`],
+      ['pull', `${h}/named/other:1`],
+      ['login', h, '-u', 'user', '--password-stdin'],
+    ]) {
+      const r = s.run(args, { input: 'secret\n' });
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
+      assert.match(r.stderr, new RegExp(`registry ${h} presented a TLS certificate that cannot be verified`), args.join(' '));
+      assert.match(r.stderr, new RegExp(`certs.d/${h}/ca.crt.*"${h}" under "insecure" in ${conf.replace(/[.]/g, '\\.')}`, 's'), args.join(' '));
+      assert.doesNotMatch(r.stderr, /secret/);
+    }
+    // Listed as insecure: https without verification.
+    writeConf({ insecure: [h] });
+    assert.match(s.ok(['push', `${h}/named/bb:1`]), /digest: sha256:/);
+    // Not insecure, but its CA is trusted through certs.d: verified https.
+    writeConf({});
+    fs.mkdirSync(path.join(certsDir, h), { recursive: true });
+    fs.copyFileSync(path.join(work, 'ca.crt'), path.join(certsDir, h, 'ca.crt'));
+    s.ok(['rmi', `${h}/named/bb:1`]);
+    assert.match(s.ok(['pull', `${h}/named/bb:1`]), /Downloaded newer image/);
+    assert.equal(s.ok(['run', '--rm', `${h}/named/bb:1`, 'echo', 'verified']).trim(), 'verified');
+    storeIsClean(s);
   });
 });

@@ -3,20 +3,26 @@
  * pull mirrors), registry clients with the user's stored credentials, and login verification.
  *
  * Configuration file: $BERTH_REGISTRIES_CONF, else /etc/berth/registries.json:
- *   {"insecure": ["myreg.lan:5000"], "mirrors": {"docker.io": ["127.0.0.1:5001"]}}
- * Plain http is allowed only for loopback hosts and the hosts listed under "insecure".
+ *   {"insecure": ["myreg.lan:5000"], "mirrors": {"docker.io": ["127.0.0.1:5001"]},
+ *    "certsDirs": ["/etc/berth/certs.d", "/etc/docker/certs.d"]}
+ * Loopback hosts and the hosts listed under "insecure" are reached by https without verifying the
+ * certificate, else plain http (docker's rule); every other registry needs a certificate that
+ * verifies against the system's roots or a CA in <certs dir>/<host:port>/*.crt.
  * Mirrors are tried, in order, before the registry itself for pulls (never for pushes).
  */
 import fs from 'node:fs';
 import { BerthError, corrupt } from '../errors.js';
 import { RegistryClient, type RegistryCredentials, parseChallenge } from '../registry/client.js';
 import { CredentialStore } from '../registry/credentials.js';
+import { DEFAULT_CERTS_DIRS, certificateHint, certificateProblem, certsFor, registryFetch } from '../registry/transport.js';
 
 export interface RegistriesConfig {
   insecure: string[];
   mirrors: Record<string, string[]>;
   /** Registries never contacted (air-gapped machines, test suites): pulls use only their mirrors. */
   blocked: string[];
+  /** Directories of per-registry certificates (docker's certs.d layout). */
+  certsDirs?: string[];
 }
 
 export const DEFAULT_REGISTRIES_CONF = '/etc/berth/registries.json';
@@ -46,7 +52,7 @@ export function loadRegistriesConfig(file = registriesConfPath()): RegistriesCon
     throw bad(`not valid JSON (${(e as Error).message})`);
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw bad('not a JSON object');
-  const o = j as { insecure?: unknown; mirrors?: unknown; blocked?: unknown };
+  const o = j as { insecure?: unknown; mirrors?: unknown; blocked?: unknown; certsDirs?: unknown };
   const strings = (v: unknown, where: string): string[] => {
     if (v === undefined) return [];
     if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw bad(`${where} must be an array of strings`);
@@ -58,7 +64,9 @@ export function loadRegistriesConfig(file = registriesConfPath()): RegistriesCon
     if (typeof o.mirrors !== 'object' || o.mirrors === null || Array.isArray(o.mirrors)) throw bad('"mirrors" must be an object');
     for (const [k, v] of Object.entries(o.mirrors)) mirrors[k] = strings(v, `"mirrors.${k}"`);
   }
-  return { insecure, mirrors, blocked: strings(o.blocked, '"blocked"') };
+  const out: RegistriesConfig = { insecure, mirrors, blocked: strings(o.blocked, '"blocked"') };
+  if (o.certsDirs !== undefined) out.certsDirs = strings(o.certsDirs, '"certsDirs"');
+  return out;
 }
 
 export interface ClientOptions {
@@ -78,9 +86,12 @@ export function registryClient(host: string, opts: ClientOptions = {}): Registry
     });
   const store = new CredentialStore(opts.configDir ? { configDir: opts.configDir } : {});
   const explicit = opts.credentials;
+  const certs = certsFor(host, cfg.certsDirs ?? DEFAULT_CERTS_DIRS);
   return new RegistryClient({
     host,
     insecure: cfg.insecure.includes(host),
+    insecureConfig: registriesConfPath(),
+    ...(certs ? { tls: certs } : {}),
     credentials: explicit ? async () => explicit : () => store.get(host),
   });
 }
@@ -105,6 +116,7 @@ const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)(:\d+)?$/;
 export async function verifyLogin(host: string, creds: RegistryCredentials, cfg: RegistriesConfig = loadRegistriesConfig()): Promise<void> {
   const apiHost = host === 'docker.io' ? 'registry-1.docker.io' : host;
   const plain = LOOPBACK.test(apiHost) || cfg.insecure.includes(host);
+  const fetch = registryFetch(plain, certsFor(host, cfg.certsDirs ?? DEFAULT_CERTS_DIRS));
   const basic = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
   const denied = () =>
     new BerthError('unauthenticated', `login to ${host} failed: unauthorized: incorrect username or password`, {
@@ -132,6 +144,12 @@ export async function verifyLogin(host: string, creds: RegistryCredentials, cfg:
     if (tok.status === 401 || tok.status === 403) throw denied();
     throw new BerthError('unavailable', `login to ${host} failed: its token server answered ${tok.status} ${tok.statusText}`);
   }
+  const bad = certificateProblem(lastError);
+  if (bad)
+    throw new BerthError('unavailable', `registry ${host} presented a TLS certificate that cannot be verified (${bad})`, {
+      cause: lastError,
+      hint: certificateHint(host, registriesConfPath()),
+    });
   const why = (lastError as { cause?: { message?: string } })?.cause?.message ?? (lastError as Error)?.message ?? 'connection failed';
   throw new BerthError('unavailable', `cannot reach registry ${host}: ${why}`, {
     cause: lastError,

@@ -1,8 +1,9 @@
 /**
  * Client of the OCI distribution API (Docker Registry HTTP API v2) on the global fetch.
  *
- * One client talks to one registry host. It negotiates the scheme (https, or plain http for
- * localhost and registries marked insecure), authenticates (anonymous, Basic, or the Bearer
+ * One client talks to one registry host. It negotiates the scheme (https; for localhost and
+ * registries marked insecure, https without certificate verification, then plain http; see
+ * transport.ts for certificates), authenticates (anonymous, Basic, or the Bearer
  * token flow of WWW-Authenticate challenges, tokens cached per scope), retries 429/5xx and
  * network failures with exponential backoff, and verifies every byte it hands back: manifests
  * against their digest, blobs while streaming into the content store, where nothing becomes
@@ -18,6 +19,7 @@ import type { BlobInfo, BlobStore } from '../content/store.js';
 import { BerthError, type ErrorCode, corrupt, invalidArgument, notFound } from '../errors.js';
 import type { Descriptor } from '../image/oci.js';
 import { MediaTypes, ManifestAcceptTypes, parseManifest } from '../image/oci.js';
+import { type FetchFn, type TlsSettings, certificateHint, certificateProblem, registryFetch } from './transport.js';
 
 export interface RegistryCredentials {
   username: string;
@@ -27,8 +29,15 @@ export interface RegistryCredentials {
 export interface RegistryClientOptions {
   /** Registry host with optional port: "127.0.0.1:5000", "ghcr.io", "docker.io". */
   host: string;
-  /** Allow plain http (tried after https fails). Loopback hosts are always allowed plain http. */
+  /**
+   * An insecure registry: https without certificate verification, then plain http when https
+   * cannot connect (docker's behaviour). Loopback hosts are always treated so.
+   */
   insecure?: boolean;
+  /** Extra CAs or a client certificate for this registry (docker's certs.d). */
+  tls?: Omit<TlsSettings, 'verify'>;
+  /** Where the user marks a registry insecure, for error hints ("/etc/berth/registries.json"). */
+  insecureConfig?: string;
   /** Asked at most once, when the registry first demands authentication. */
   credentials?: () => Promise<RegistryCredentials | undefined>;
   userAgent?: string;
@@ -96,7 +105,9 @@ const pullScope = (repo: string) => `repository:${repo}:pull`;
 const pushScope = (repo: string) => `repository:${repo}:pull,push`;
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)(:\d+)?$/;
-const NON_RETRYABLE_NET = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ENOTFOUND|ERR_INVALID)/;
+const NON_RETRYABLE_NET = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ENOTFOUND|ERR_INVALID|EPROTO)/;
+/** https spoken to a plain-http server, or refused by it: time to try plain http. */
+const NOT_TLS = /^(ERR_SSL_|EPROTO|ECONNRESET|UND_ERR_SOCKET)/;
 
 function causeCode(e: unknown): string | undefined {
   let c: unknown = e;
@@ -207,6 +218,8 @@ export class RegistryClient {
   private readonly retryDelayMs: number;
   private readonly userAgent: string;
   private readonly credentialSource: (() => Promise<RegistryCredentials | undefined>) | undefined;
+  private readonly fetch: FetchFn;
+  private readonly insecureConfig: string | undefined;
   private creds: Promise<RegistryCredentials | undefined> | undefined;
   private basePromise: Promise<string> | undefined;
   private base = '';
@@ -222,6 +235,8 @@ export class RegistryClient {
     this.retryDelayMs = opts.retryDelayMs ?? 250;
     this.userAgent = opts.userAgent ?? DEFAULT_USER_AGENT;
     this.credentialSource = opts.credentials;
+    this.insecureConfig = opts.insecureConfig;
+    this.fetch = registryFetch(this.allowHttp, opts.tls);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -655,7 +670,7 @@ export class RegistryClient {
       for (const base of candidates) {
         for (let attempt = 1; attempt <= this.attempts; attempt++) {
           try {
-            const res = await fetch(`${base}/v2/`, { headers: { 'user-agent': this.userAgent }, signal: signal ?? null });
+            const res = await this.fetch(`${base}/v2/`, { headers: { 'user-agent': this.userAgent }, signal: signal ?? null });
             await drain(res);
             if (res.status === 401) this.challenge = parseChallenge(res.headers.get('www-authenticate'));
             if (isRetryableStatus(res.status) && attempt < this.attempts) {
@@ -667,8 +682,8 @@ export class RegistryClient {
           } catch (e) {
             lastError = e;
             if (signal?.aborted) throw this.canceled(signal);
-            // A TLS failure against a plain-http registry: try the next scheme at once.
-            if (!isRetryableNetworkError(e) || causeCode(e)?.startsWith('ERR_SSL')) break;
+            // https to a plain-http registry: try the next scheme at once.
+            if (!isRetryableNetworkError(e) || (base.startsWith('https:') && this.allowHttp && NOT_TLS.test(causeCode(e) ?? ''))) break;
             if (attempt < this.attempts) await this.backoff(attempt, undefined, signal);
           }
         }
@@ -719,7 +734,7 @@ export class RegistryClient {
     let res: Response | undefined;
     for (let attempt = 1; attempt <= this.attempts; attempt++) {
       try {
-        res = await fetch(url, { headers, signal: signal ?? null });
+        res = await this.fetch(url, { headers, signal: signal ?? null });
       } catch (e) {
         if (signal?.aborted) throw this.canceled(signal);
         if (attempt < this.attempts && isRetryableNetworkError(e)) {
@@ -778,7 +793,7 @@ export class RegistryClient {
       const body = o.body?.();
       let res: Response;
       try {
-        res = await fetch(url, {
+        res = await this.fetch(url, {
           method: o.method,
           headers,
           body: body as unknown as RequestInit["body"],
@@ -908,9 +923,17 @@ export class RegistryClient {
 
   private networkError(e: unknown, what: string): BerthError {
     if (e instanceof BerthError) return e;
+    const where = this.insecureConfig ? `under "insecure" in ${this.insecureConfig}` : 'as insecure';
+    const bad = certificateProblem(e);
+    if (bad) {
+      return new BerthError('unavailable', `registry ${this.host} presented a TLS certificate that cannot be verified (${bad})`, {
+        cause: e,
+        hint: certificateHint(this.host, this.insecureConfig),
+      });
+    }
     return new BerthError('unavailable', `cannot reach registry ${this.host} (${what}): ${causeMessage(e)}`, {
       cause: e,
-      hint: this.allowHttp ? undefined : `if ${this.host} serves plain http, mark it insecure`,
+      hint: this.allowHttp ? undefined : `if ${this.host} serves plain http, list it ${where}`,
     });
   }
 
