@@ -289,6 +289,22 @@ describe('registries: pull, push, login, run of a missing image', { skip }, () =
       s.ok(['pull', `${h}/private/bb:1`]);
       assert.equal(inspect(s, `${h}/private/bb:1`).Id, busyboxId);
 
+      // 401 after login: the stored password stopped working (changed elsewhere).
+      const stale = 'Old-pa55word-from-last-year';
+      const good = fs.readFileSync(file, 'utf8');
+      cfg.auths[h].auth = Buffer.from(`alice:${stale}`).toString('base64');
+      fs.writeFileSync(file, JSON.stringify(cfg), { mode: 0o600 });
+      s.ok(['tag', 'busybox', `${h}/private/other:1`]);
+      for (const args of [['pull', `${h}/private/bb:1`], ['push', `${h}/private/other:1`]]) {
+        const r = s.run(args);
+        assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout}`);
+        assert.match(r.stderr, new RegExp(`unauthorized: incorrect username or password for ${h}`), args.join(' '));
+        assert.match(r.stderr, new RegExp(`berth login ${h}`));
+        assert.ok(!(r.stdout + r.stderr).includes(stale), 'the stored password must never be printed');
+      }
+      s.ok(['rmi', `${h}/private/other:1`]);
+      fs.writeFileSync(file, good, { mode: 0o600 });
+
       assert.match(s.ok(['logout', h]), new RegExp(`Removing login credentials for ${h}`));
       assert.ok(!fs.readFileSync(file, 'utf8').includes(h));
       assert.match(s.ok(['logout', h]), /Not logged in/);

@@ -1,10 +1,12 @@
 /**
  * `push`: a local image to a registry.
  *
- * Local layers are stored uncompressed; a registry gets gzip. Compression runs for several layers
- * at once (pigz when installed, else zlib, which works on libuv's thread pool), and its result is
- * kept in the content store and the layer_blobs table (diff ID -> gzip digest), so the next push of
- * the same layer, to any registry, skips compression. Blobs the repository has are skipped (HEAD);
+ * Local layers are stored uncompressed; a registry gets gzip. A layer never pushed before is
+ * compressed while it uploads (one streamed PATCH, then the PUT naming the digest the content store
+ * computed), by Berth's block-parallel gzip (layer/pgzip.ts: 1 MiB blocks on the thread pool,
+ * Huffman-only where matches do not pay); several layers at once. The encoding is kept in the content
+ * store and the layer_blobs table (diff ID -> gzip digest), so the next push of the same layer, to
+ * any registry, skips compression and can skip the upload (HEAD) or mount it. Blobs the repository has are skipped (HEAD);
  * a blob the same registry holds in another repository we pulled from or pushed to is mounted
  * instead of uploaded. The manifest is Docker's v2 schema 2 when every layer is gzip (what every
  * client reads), OCI otherwise. The image's RepoDigests gain repo@digest.
@@ -12,7 +14,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { PassThrough, type Readable } from 'node:stream';
 import { type Digest, shortId } from '../content/digest.js';
 import type { BlobInfo } from '../content/store.js';
 import { BerthError, corrupt, fromSystemError, invalidArgument, notFound } from '../errors.js';
@@ -21,6 +24,7 @@ import { type Descriptor, type ImageManifest, MediaTypes } from '../image/oci.js
 import { type Reference, familiarString, formatReference, parseReference, withDefaultTag } from '../image/reference.js';
 import { emitEvent } from './events.js';
 import { compressGzip } from '../layer/compression.js';
+import { canParallelGzip, parallelGzip } from '../layer/pgzip.js';
 import { writeTx } from '../metadata/db.js';
 import type { RegistryClient, RegistryCredentials } from '../registry/client.js';
 import type { Engine } from './engine.js';
@@ -41,8 +45,12 @@ export interface PushOptions {
   registries?: RegistriesConfig;
   /** Credentials to use instead of the stored ones (the API's X-Registry-Auth). */
   auth?: RegistryCredentials;
-  /** Use zlib even when pigz is installed (tests). */
-  noPigz?: boolean;
+  /**
+   * How new gzip encodings are made: 'parallel' (default: Berth's block-parallel gzip on the
+   * thread pool, see layer/pgzip.ts), 'pigz' (`pigz -1`), 'zlib' (one stream at level 1).
+   * $BERTH_PUSH_COMPRESSOR overrides the default (side-by-side benchmarks).
+   */
+  compressor?: 'parallel' | 'pigz' | 'zlib';
 }
 
 export interface PushedTag {
@@ -125,7 +133,21 @@ async function pushOne(
   let bytes = 0;
   const jobs = layers.map((l, i) => async () => {
     const id = shortId(l.diffId);
-    const desc = await compressedBlob(engine, l.diffId, l.blob, lease, opts);
+    const known = knownBlob(engine, l.diffId, l.blob, lease);
+    if (!known) {
+      // Never compressed: compress and upload at once (the digest is known only at the end).
+      const { desc, uploaded } = await compressWhileUploading(engine, client, repo, l.diffId, l.blob, lease, opts, (cur, tot) =>
+        sink({ id, status: 'Pushing', progressDetail: { current: cur, total: tot } }),
+      );
+      pushedDescs[i] = desc;
+      if (uploaded) {
+        results[i] = 'uploaded';
+        bytes += desc.size;
+        sink({ id, status: 'Pushed' });
+        return;
+      }
+    }
+    const desc = known ?? pushedDescs[i];
     pushedDescs[i] = desc;
     const from = hints.get(l.diffId);
     const how = await client.pushBlob(repo, desc, () => engine.blobs.reader(desc.digest), {
@@ -198,10 +220,10 @@ function mountHints(engine: Engine, target: Reference): Map<Digest, string> {
 }
 
 /**
- * The blob to push for a layer: the stored one when it is already compressed, else a cached gzip
- * encoding of the same diff, else a new gzip encoding (recorded in layer_blobs for next time).
+ * The blob to push for a layer when it exists already: the stored one when it is compressed, else a
+ * cached gzip encoding of the same diff; undefined when the layer must be compressed first.
  */
-async function compressedBlob(engine: Engine, diffId: Digest, stored: Descriptor, lease: Lease, opts: PushOptions): Promise<Descriptor> {
+function knownBlob(engine: Engine, diffId: Digest, stored: Descriptor, lease: Lease): Descriptor | undefined {
   if (!UNCOMPRESSED_TYPES.includes(stored.mediaType) && engine.blobs.has(stored.digest)) return stored;
   const cached = (
     engine.db.prepare('SELECT digest, media_type, size FROM layer_blobs WHERE diff_id = ? ORDER BY media_type').all(diffId) as {
@@ -210,20 +232,88 @@ async function compressedBlob(engine: Engine, diffId: Digest, stored: Descriptor
       size: number;
     }[]
   ).find((r) => GZIP_TYPES.includes(r.media_type) && engine.blobs.has(r.digest));
-  if (cached) {
-    lease.add('blob', cached.digest);
-    return { mediaType: MediaTypes.OciLayerGzip, digest: cached.digest, size: cached.size };
-  }
+  if (!cached) return undefined;
+  lease.add('blob', cached.digest);
+  return { mediaType: MediaTypes.OciLayerGzip, digest: cached.digest, size: cached.size };
+}
+
+/** Errors after which uploading the finished blob again cannot help. */
+const FINAL_CODES: readonly string[] = ['unauthenticated', 'permission_denied', 'not_found', 'canceled'];
+
+/**
+ * Compresses an uncompressed layer into a new gzip blob (recorded in layer_blobs for the next push,
+ * to any registry) while the same bytes stream to the registry in one PATCH; the PUT that closes
+ * the upload names the digest the content store computed. One read of the layer, one hash, and
+ * compression overlaps the upload instead of preceding it. When the streamed upload fails (a
+ * network error, a registry refusing streamed chunks), the finished blob is pushed again with
+ * retries: `uploaded` is false and the caller does that.
+ */
+async function compressWhileUploading(
+  engine: Engine,
+  client: RegistryClient,
+  repo: string,
+  diffId: Digest,
+  stored: Descriptor,
+  lease: Lease,
+  opts: PushOptions,
+  onProgress: (current: number, total: number) => void,
+): Promise<{ desc: Descriptor; uploaded: boolean }> {
   if (!engine.blobs.has(stored.digest))
     throw corrupt(`the blob ${stored.digest} of layer ${diffId} is missing from the store`, { hint: 'run berth system check' });
-  const info = await gzipBlob(engine, stored.digest, opts);
+  const src = gzipSource(engine, stored.digest, opts);
+  const w = engine.blobs.writer();
+  const up = new PassThrough({ highWaterMark: 1 << 20 });
+  let digest: (d: Digest) => void = () => undefined;
+  let failed: (e: unknown) => void = () => undefined;
+  const finished = new Promise<Digest>((res, rej) => {
+    digest = res;
+    failed = rej;
+  });
+  finished.catch(() => undefined);
+  let uploadError: unknown;
+  const upload = client.pushBlobStream(repo, up, () => finished, opts.signal ? { signal: opts.signal } : {}).then(
+    () => true,
+    (e: unknown) => {
+      uploadError = e;
+      up.destroy();
+      return false;
+    },
+  );
+  let info: BlobInfo;
+  let shownAt = 0;
+  try {
+    for await (const c of src.out as AsyncIterable<Buffer>) {
+      w.write(c);
+      if (uploadError === undefined && !up.write(c)) await Promise.race([once(up, 'drain').catch(() => undefined), upload]);
+      if (uploadError instanceof BerthError && FINAL_CODES.includes(uploadError.code)) throw uploadError;
+      const now = Date.now();
+      if (now - shownAt >= 100) {
+        shownAt = now;
+        onProgress(Math.min(src.consumed(), stored.size), stored.size);
+      }
+    }
+    await src.exited;
+    up.end();
+    info = w.commitSync();
+  } catch (e) {
+    src.stop();
+    w.abort();
+    failed(e);
+    up.destroy();
+    await upload;
+    throw e;
+  }
   writeTx(engine.db, () =>
     engine.db
       .prepare('INSERT OR IGNORE INTO layer_blobs (diff_id, digest, media_type, size) VALUES (?, ?, ?, ?)')
       .run(diffId, info.digest, MediaTypes.OciLayerGzip, info.size),
   );
   lease.add('blob', info.digest);
-  return { mediaType: MediaTypes.OciLayerGzip, digest: info.digest, size: info.size };
+  digest(info.digest);
+  const uploaded = await upload;
+  if (uploaded) onProgress(stored.size, stored.size);
+  else if (uploadError instanceof BerthError && FINAL_CODES.includes(uploadError.code)) throw uploadError;
+  return { desc: { mediaType: MediaTypes.OciLayerGzip, digest: info.digest, size: info.size }, uploaded };
 }
 
 let pigzAvailable: boolean | undefined;
@@ -232,36 +322,67 @@ function hasPigz(): boolean {
   return pigzAvailable;
 }
 
-/** gzip -1 of a stored blob into a new blob (pigz with its own threads when installed). */
-async function gzipBlob(engine: Engine, src: Digest, opts: PushOptions): Promise<BlobInfo> {
+interface GzipSource {
+  out: Readable;
+  /** Resolves when the compressor finished successfully. */
+  exited: Promise<void>;
+  /** Uncompressed bytes read so far (for progress). */
+  consumed(): number;
+  stop(): void;
+}
+
+function compressorFor(opts: PushOptions): 'parallel' | 'pigz' | 'zlib' {
+  const env = process.env.BERTH_PUSH_COMPRESSOR;
+  let c = opts.compressor ?? (env === 'pigz' || env === 'zlib' || env === 'parallel' ? env : 'parallel');
+  if (c === 'parallel' && !canParallelGzip()) c = 'pigz';
+  if (c === 'pigz' && !hasPigz()) c = 'zlib';
+  return c;
+}
+
+/** gzip of a stored blob as a stream, made by the compressor `opts` choose. */
+function gzipSource(engine: Engine, src: Digest, opts: PushOptions): GzipSource {
   const file = engine.blobs.blobPath(src);
-  let out: Readable;
-  let exited: Promise<void> = Promise.resolve();
-  if (hasPigz() && !opts.noPigz) {
+  const how = compressorFor(opts);
+  if (how === 'pigz') {
     const fd = fs.openSync(file, 'r');
     const child = spawn('pigz', ['-1', '-n', '-c'], { stdio: [fd, 'pipe', 'pipe'] });
     fs.closeSync(fd);
     let stderr = '';
     child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr = (stderr + s).slice(-2000)));
-    exited = new Promise((resolve, reject) => {
+    const exited = new Promise<void>((resolve, reject) => {
       child.on('error', (e) => reject(fromSystemError(e, 'running pigz')));
       child.on('close', (code, signal) =>
         code === 0 ? resolve() : reject(new BerthError('internal', `pigz failed compressing ${src} (${code ?? signal}): ${stderr.trim()}`)),
       );
     });
     exited.catch(() => undefined);
-    opts.signal?.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
-    out = child.stdout as Readable;
-  } else {
-    out = compressGzip(engine.blobs.reader(src), 1);
+    const stop = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    // pigz reads the file itself: its offset in the shared file description is the progress.
+    const consumed = () => {
+      try {
+        return Number(/^pos:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${child.pid}/fdinfo/0`, 'utf8'))?.[1] ?? 0);
+      } catch {
+        return 0;
+      }
+    };
+    return { out: child.stdout as Readable, exited, consumed, stop };
   }
-  const w = engine.blobs.writer();
-  try {
-    for await (const c of out as AsyncIterable<Buffer>) w.write(c);
-    await exited;
-    return w.commitSync();
-  } catch (e) {
-    w.abort();
-    throw e;
+  let n = 0;
+  const input = engine.blobs.reader(src);
+  if (how === 'parallel') {
+    const counted = async function* () {
+      for await (const c of input as AsyncIterable<Buffer>) {
+        n += c.length;
+        yield c;
+      }
+    };
+    return { out: parallelGzip(counted()), exited: Promise.resolve(), consumed: () => n, stop: () => input.destroy() };
   }
+  input.on('data', (c: Buffer) => {
+    n += c.length;
+  });
+  return { out: compressGzip(input, 1), exited: Promise.resolve(), consumed: () => n, stop: () => input.destroy() };
 }

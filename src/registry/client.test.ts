@@ -104,6 +104,27 @@ for (const impl of implementations) {
       }
     });
 
+    test('a streamed upload whose digest is known only at the end lands verified; a wrong digest lands nothing', async () => {
+      const data = blob(Buffer.from(Array.from({ length: 2_500_000 }, (_, j) => (j * 13) & 0xff)));
+      const chunks = () => Readable.from([data.buf.subarray(0, 1_000_000), data.buf.subarray(1_000_000)]);
+      let asked = false;
+      await client.pushBlobStream('test/streamed', chunks(), async () => {
+        asked = true;
+        return data.desc.digest;
+      });
+      assert.ok(asked);
+      const store = new ContentStore(path.join(dir, 'pull-streamed'));
+      await client.pullBlob('test/streamed', data.desc, store);
+      assert.deepEqual(store.readBuffer(data.desc.digest), data.buf);
+
+      const other = blob(Buffer.from('not what was sent'));
+      await assert.rejects(
+        client.pushBlobStream('test/streamed', Readable.from([data.buf.subarray(0, 5000)]), async () => other.desc.digest),
+        (e) => isBerthError(e) && e.message.includes(target.host),
+      );
+      assert.equal(await client.blobExists('test/streamed', other.desc.digest), false);
+    });
+
     test('a second push of a blob is skipped, a push with mountFrom mounts', async () => {
       const b = blob(Buffer.from('mount me, please'));
       assert.equal(await client.pushBlob('mount/src', b.desc, () => Readable.from([b.buf])), 'uploaded');

@@ -603,6 +603,60 @@ export class RegistryClient {
         : this.networkError(lastError, `uploading blob ${desc.digest}`);
   }
 
+  /**
+   * Uploads a blob whose digest is known only after its last byte (a layer being compressed while
+   * it uploads): one streamed PATCH, then `PUT ?digest=` with the digest `finished` resolves to; the
+   * registry verifies it. No retries and no existence check: the bytes cannot be replayed, so on
+   * failure the caller pushes the finished blob with pushBlob.
+   * @throws like pushBlob; a network failure as `unavailable`.
+   */
+  async pushBlobStream(repo: string, body: Readable, finished: () => Promise<Digest>, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    this.checkRepo(repo);
+    const scopes = [pushScope(repo)];
+    let location: string | undefined;
+    let used = false;
+    try {
+      const start = await this.send({ method: 'POST', url: `/v2/${repo}/blobs/uploads/`, scopes, headers: { 'content-length': '0' }, signal: opts.signal });
+      await drain(start);
+      if (start.status !== 202) throw await this.pushError(start, repo, 'a layer');
+      location = this.resolveLocation(start);
+      const patch = await this.send({
+        method: 'PATCH',
+        url: location,
+        scopes,
+        headers: { 'content-type': 'application/octet-stream' },
+        body: () => {
+          if (used) throw new BerthError('unavailable', `registry ${this.host} asked to send a streamed layer twice`);
+          used = true;
+          return body;
+        },
+        signal: opts.signal,
+        retry: false,
+      });
+      await drain(patch);
+      if (patch.status !== 202) throw await this.pushError(patch, repo, 'a layer');
+      location = this.resolveLocation(patch);
+      const digest = await finished();
+      const fin = await this.send({
+        method: 'PUT',
+        url: withQuery(location, 'digest', digest),
+        scopes,
+        headers: { 'content-length': '0' },
+        signal: opts.signal,
+        retry: false,
+      });
+      await drain(fin);
+      if (fin.status !== 201) throw await this.pushError(fin, repo, `blob ${digest}`);
+      const claimed = fin.headers.get('docker-content-digest');
+      if (claimed && claimed !== digest) throw corrupt(`registry ${this.host} stored blob ${digest} as ${claimed}`);
+    } catch (e) {
+      if (!used) body.destroy();
+      if (location) void this.cancelUpload(location, scopes);
+      if (opts.signal?.aborted) throw this.canceled(opts.signal);
+      throw e instanceof RetryableHttpError ? e.error : e instanceof BerthError ? e : this.networkError(e, 'uploading a layer');
+    }
+  }
+
   /** Removes a blob from a repository (registries may refuse: not_implemented). */
   async deleteBlob(repo: string, digest: Digest, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.checkRepo(repo);
