@@ -16,6 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { sha256 } from '../src/content/digest.js';
 import { MediaTypes } from '../src/image/oci.js';
 import { RegistryClient } from '../src/registry/client.js';
+import { type RegistryServer, startRegistryServer } from '../src/registry/server.js';
 import { type Distribution, freePort, startDistribution, tmpDir } from '../src/registry/test-support.js';
 import { BIN, TestStore, eventually, which } from './helpers.js';
 
@@ -506,6 +507,72 @@ describe('registries over TLS: unverified for insecure and loopback, verified ot
     s.ok(['rmi', `${h}/named/bb:1`]);
     assert.match(s.ok(['pull', `${h}/named/bb:1`]), /Downloaded newer image/);
     assert.equal(s.ok(['run', '--rm', `${h}/named/bb:1`, 'echo', 'verified']).trim(), 'verified');
+    storeIsClean(s);
+  });
+});
+
+describe('registries: push through a registry that refuses streamed uploads', { skip }, () => {
+  const s = new TestStore('rpatch');
+  const work = tmpDir('berth-registry-patch-');
+  let upstream: RegistryServer | undefined;
+  let proxy: http.Server | undefined;
+  after(async () => {
+    proxy?.closeAllConnections();
+    await new Promise<void>((r) => (proxy ? proxy.close(() => r()) : r()));
+    await upstream?.close();
+    s.cleanup();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a failed streamed upload falls back to uploading the finished blob; an upload that always fails names the registry', async () => {
+    s.busybox();
+    upstream = await startRegistryServer({ addr: '127.0.0.1:0', root: path.join(work, 'reg') });
+    const up = upstream;
+    let mode: 'refuse-stream' | 'refuse-all' = 'refuse-stream';
+    const refused: string[] = [];
+    // In front of berth's registry: PATCH without Content-Range (a streamed layer) gets 500; in
+    // 'refuse-all' mode every upload PUT with a body gets 500 as well.
+    proxy = http.createServer((req, res) => {
+      const streamed = req.method === 'PATCH' && !req.headers['content-range'];
+      const putBody = req.method === 'PUT' && req.url?.includes('/blobs/uploads/') && req.headers['content-length'] !== '0';
+      if (streamed || (mode === 'refuse-all' && putBody)) {
+        refused.push(`${req.method} ${streamed ? 'stream' : 'put'}`);
+        req.resume();
+        res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"storage is sulking"}]}');
+        return;
+      }
+      const fwd = http.request({ host: '127.0.0.1', port: up.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      fwd.on('error', () => res.destroy());
+      req.pipe(fwd);
+    });
+    await new Promise<void>((r) => (proxy as http.Server).listen(0, '127.0.0.1', () => r()));
+    const h = `127.0.0.1:${((proxy as http.Server).address() as AddressInfo).port}`;
+
+    // A layer that was never compressed: the streamed upload is refused, the finished blob goes up.
+    s.ok(['tag', 'busybox', `${h}/fb/bb:1`]);
+    const pushed = await runAsync(s, ['push', `${h}/fb/bb:1`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.match(pushed.stdout, /1: digest: sha256:/);
+    assert.ok(refused.includes('PATCH stream'), refused.join(', '));
+    const puller = new TestStore('rpatch2');
+    try {
+      const pulled = await runAsync(puller, ['pull', `${upstream.host}/fb/bb:1`]);
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.equal(puller.ok(['run', '--rm', `${upstream.host}/fb/bb:1`, 'echo', 'fell back']).trim(), 'fell back');
+    } finally {
+      puller.cleanup();
+    }
+
+    // Every upload with a body fails (the layer is mounted from fb/bb, the config must be
+    // uploaded): a clear error naming the registry, after the retries.
+    mode = 'refuse-all';
+    s.ok(['tag', 'busybox', `${h}/fb/nothing:1`]);
+    const refusedAll = await runAsync(s, ['push', `${h}/fb/nothing:1`]);
+    assert.equal(refusedAll.code, 1, refusedAll.stdout);
+    assert.match(refusedAll.stderr, new RegExp(`registry ${h} answered 500 .*storage is sulking`));
     storeIsClean(s);
   });
 });
