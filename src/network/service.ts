@@ -600,6 +600,9 @@ export function releaseNetwork(engine: Engine, id: string, st: Partial<Container
 
 /** Removal hook (ContainerService.remove): whatever is still attached goes. */
 export function onContainerRemove(engine: Engine, rec: ContainerRecord): void {
+  // Nothing attached (the exit was recorded): skip the write transaction, which would wait for the
+  // database lock while the exit command of the same container may hold it.
+  if (!rec.state.network) return;
   teardownContainerNetwork(engine, rec.config.id);
 }
 
