@@ -25,7 +25,26 @@ await build({
   logLevel: 'warning',
   minifySyntax: true,
 });
-const code = fs.readFileSync(`${tmp}/main.cjs`, 'utf8');
+let code = fs.readFileSync(`${tmp}/main.cjs`, 'utf8');
+// esbuild wraps every `import x from 'node:fs'` in its own __toESM(require(...)), which copies the
+// module's properties as getters: 60 import sites, a third of them of fs, cost ~5 ms per command.
+// One wrapper per module object serves them all (the wrappers are read-only namespaces).
+const helper = 'var __toESM = (mod, isNodeMode, target) =>';
+if (code.split(helper).length !== 2) {
+  console.error('bundle: esbuild\'s __toESM helper has changed shape; update scripts/bundle.mjs');
+  process.exit(1);
+}
+code = code.replace(helper, 'var __toESMEach = (mod, isNodeMode, target) =>');
+code += `
+function __toESM(mod, isNodeMode) {
+  if (mod == null || (typeof mod !== 'object' && typeof mod !== 'function')) return __toESMEach(mod, isNodeMode);
+  const cache = (__toESM.cache ??= [new WeakMap(), new WeakMap()])[isNodeMode ? 1 : 0];
+  let ns = cache.get(mod);
+  if (ns === undefined) cache.set(mod, (ns = __toESMEach(mod, isNodeMode)));
+  return ns;
+}
+`;
+fs.writeFileSync(`${tmp}/main.cjs`, code);
 const dynamic = /(?<![\w$.])import\(/.exec(code);
 if (dynamic) {
   console.error(`bundle: a dynamic import() survived in main.cjs near: ${code.slice(dynamic.index, dynamic.index + 80)}`);
