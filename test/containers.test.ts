@@ -216,11 +216,32 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
   });
 
   test('log size is bounded by --log-opt max-size', () => {
+    const warned = s.run(['run', '--rm', '--log-opt', 'max-file=3', 'busybox', 'true']);
+    assert.equal(warned.code, 0, warned.stderr);
+    assert.match(warned.stderr, /WARNING: --log-opt max-file=3: conmon keeps one log file/, 'max-file > 1 is not honoured and says so');
     s.ok(['run', '--name', 'big', '--log-opt', 'max-size=64k', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 4000 ]; do echo "line $i padding padding padding padding"; i=$((i+1)); done']);
     const logPath = JSON.parse(s.ok(['inspect', 'big']))[0].LogPath as string;
     assert.ok(fs.statSync(logPath).size <= 64 * 1024 + 4096, `log is ${fs.statSync(logPath).size} bytes`);
     assert.match(s.ok(['logs', '--tail', '1', 'big']), /line 3999/);
     s.ok(['rm', 'big']);
+  });
+
+  test('exit ownership: stop removes a detached --rm container; a killed foreground run --rm is still cleaned up', async () => {
+    const exits = path.join(s.runroot, 'exits');
+    const id = s.ok(['run', '-d', '--rm', 'busybox', 'sleep', '100']).trim();
+    s.ok(['stop', '-t', '1', id]);
+    assert.equal(s.run(['inspect', id]).code, 1, 'stop of a --rm container removes it (conmon\'s exit command was skipped)');
+    // A foreground run claims the exit; killed, its claim is void and conmon's exit command removes the container.
+    const fg = s.spawn(['run', '--rm', '--name', 'orphaned', 'busybox', 'sleep', '5']);
+    await eventually(() => s.run(['ps', '-q', '--filter', 'name=orphaned']).stdout.trim(), 20_000);
+    assert.ok(fs.readdirSync(exits).some((f) => f.endsWith('.owner')), 'the foreground run claimed the exit');
+    fg.kill('SIGKILL');
+    await eventually(() => s.run(['ps', '-aq', '--filter', 'name=orphaned']).stdout.trim() === '', 20_000);
+    // Foreground runs that finish normally leave no claim behind, with or without --rm.
+    s.ok(['run', '--rm', 'busybox', 'true']);
+    s.ok(['run', '--name', 'kept', 'busybox', 'true']);
+    s.ok(['rm', 'kept']);
+    assert.deepEqual(fs.readdirSync(exits).filter((f) => f.endsWith('.owner')), []);
   });
 
   test('OOM kills are recorded', () => {
