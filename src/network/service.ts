@@ -460,6 +460,15 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
     if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) throw new BerthError('internal', `cannot create bridge ${n.bridge} for network ${n.name}: ${r.stderr.trim()}`);
     if (n.ipv6 && r.code !== 0) throw new BerthError('internal', `cannot give bridge ${n.bridge} the IPv6 address ${n.ipv6.gateway}: ${r.stderr.trim()}`, { hint: 'check that IPv6 is enabled (sysctl net.ipv6.conf.default.disable_ipv6=0)' });
   }
+  // With isGateway on (IPv4-only networks) the bridge plugin turns on IPv4 forwarding; an --ipv6
+  // network runs it with isGateway off, so berth does the IPv4 half itself (never the IPv6 one).
+  if (n.ipv6) {
+    try {
+      if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+    } catch {
+      /* containers then reach only their own network */
+    }
+  }
   // 127.0.0.1:port -> container needs locally routed sources on the bridge (then masqueraded).
   try {
     fs.writeFileSync(`/proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`, '1');
