@@ -453,6 +453,17 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
       throw conflict(`subnet ${n.subnet} of network ${n.name} is now used by host interface ${clash.iface}`, {
         hint: n.predefined ? 'remove the other interface, or berth network reset to let the default network pick a new subnet' : `recreate the network with another --subnet`,
       });
+    if (n.ipv6) {
+      let routes6 = '';
+      try {
+        routes6 = fs.readFileSync('/proc/net/ipv6_route', 'utf8');
+      } catch {
+        /* no IPv6 routes to clash with */
+      }
+      const own = parseSubnet6(n.ipv6.subnet);
+      const clash6 = hostRoutes6(routes6).find((r) => r.iface !== n.bridge && overlaps6(r.subnet, own));
+      if (clash6) throw conflict(`IPv6 subnet ${n.ipv6.subnet} of network ${n.name} is now used by host interface ${clash6.iface}`, { hint: 'recreate the network with another IPv6 --subnet' });
+    }
     const prefix = n.subnet.split('/')[1];
     // nodad: the gateway address is usable at once (the subnet is checked to be ours alone).
     const v6 = n.ipv6 ? `addr add ${n.ipv6.gateway}/${n.ipv6.subnet.split('/')[1]} dev ${n.bridge} nodad\n` : '';
