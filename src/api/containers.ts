@@ -334,7 +334,15 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
   for (const l of readLog(file, opts)) emit(l);
   if (qBool(q, 'follow') && opts.until === undefined) {
     const id = rec.config.id;
-    const monitorPid = live(rec) ? rec.state.monitorPid : 0;
+    let cur: ContainerRecord | undefined = rec;
+    // Like dockerd: following a container that was created but never started waits for its start.
+    while (cur?.state.status === 'created' && !ctx.signal.aborted) {
+      await new Promise((r) => setTimeout(r, 100));
+      cur = svc.store.get(id);
+    }
+    if (!cur || ctx.signal.aborted) return void res.end();
+    // Started meanwhile (it may already have exited: its monitor's exit still marks the end).
+    const monitorPid = cur === rec ? (live(rec) ? rec.state.monitorPid : 0) : cur.state.monitorPid;
     await followLog(
       file,
       offset,

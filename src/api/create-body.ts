@@ -240,3 +240,96 @@ function mountFromApi(m: Obj): MountSpec {
   if (!source) return { type: 'volume', source: '', destination: target, readonly, anonymous: true };
   return { type: 'volume', source, name: source, destination: target, readonly, options: noCopy ? ['nocopy'] : [] };
 }
+
+/**
+ * The inverse of createOptionsFromBody: CreateOptions (from the CLI's run/create flags) as Docker's
+ * create body and `?name=`, so `berth --host` sends exactly what a local create would use.
+ * createOptionsFromBody(createBodyFromOptions(o)) gives `o` back (tested).
+ */
+export function createBodyFromOptions(o: CreateOptions): { body: Obj; name: string | undefined } {
+  const put = (t: Obj, k: string, v: unknown) => {
+    if (v !== undefined) t[k] = v;
+  };
+  const body: Obj = { Image: o.image };
+  put(body, 'Cmd', o.cmd);
+  // An explicit empty entrypoint (--entrypoint '') resets the image's: docker sends [""].
+  put(body, 'Entrypoint', o.entrypoint && (o.entrypoint.length ? o.entrypoint : ['']));
+  put(body, 'Env', o.env);
+  put(body, 'WorkingDir', o.workingDir);
+  put(body, 'User', o.user);
+  put(body, 'Hostname', o.hostname);
+  put(body, 'Domainname', o.domainname);
+  put(body, 'Tty', o.tty);
+  put(body, 'OpenStdin', o.openStdin);
+  put(body, 'StdinOnce', o.stdinOnce);
+  put(body, 'Labels', o.labels);
+  put(body, 'StopSignal', o.stopSignal);
+  put(body, 'StopTimeout', o.stopTimeout);
+  if (o.exposedPorts) body.ExposedPorts = Object.fromEntries(o.exposedPorts.map((p) => [p, {}]));
+  put(body, 'Healthcheck', o.healthcheck);
+  const h: Obj = {};
+  const r = o.resources ?? {};
+  put(h, 'Memory', r.memory);
+  put(h, 'MemorySwap', r.memorySwap);
+  put(h, 'NanoCpus', r.nanoCpus);
+  put(h, 'CpuShares', r.cpuShares);
+  put(h, 'CpuQuota', r.cpuQuota);
+  put(h, 'CpuPeriod', r.cpuPeriod);
+  put(h, 'CpusetCpus', r.cpusetCpus);
+  put(h, 'PidsLimit', r.pidsLimit);
+  if (o.mounts) h.Mounts = o.mounts.map(mountToApi);
+  if (o.ports) {
+    const pb: Record<string, { HostIp: string; HostPort: string }[]> = {};
+    for (const p of o.ports) (pb[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' });
+    h.PortBindings = pb;
+  }
+  put(h, 'PublishAllPorts', o.publishAll);
+  const n = o.network ?? {};
+  put(h, 'NetworkMode', n.mode);
+  put(h, 'Dns', n.dns);
+  put(h, 'DnsSearch', n.dnsSearch);
+  put(h, 'DnsOptions', n.dnsOptions);
+  put(h, 'ExtraHosts', n.extraHosts);
+  if (o.restartPolicy) h.RestartPolicy = { Name: o.restartPolicy.name, MaximumRetryCount: o.restartPolicy.maximumRetryCount };
+  put(h, 'AutoRemove', o.autoRemove);
+  if (o.ulimits) h.Ulimits = o.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));
+  put(h, 'CapAdd', o.capAdd);
+  put(h, 'CapDrop', o.capDrop);
+  put(h, 'Privileged', o.privileged);
+  put(h, 'SecurityOpt', o.securityOpt);
+  put(h, 'ReadonlyRootfs', o.readOnly);
+  put(h, 'Init', o.init);
+  put(h, 'Tmpfs', o.tmpfs);
+  put(h, 'VolumesFrom', o.volumesFrom);
+  put(h, 'Sysctls', o.sysctls);
+  put(h, 'ShmSize', o.shmSize);
+  put(h, 'Runtime', o.runtime);
+  if (o.logMaxSize !== undefined || o.logMaxFile !== undefined) {
+    const cfg: Record<string, string> = {};
+    if (o.logMaxSize !== undefined) cfg['max-size'] = String(o.logMaxSize);
+    if (o.logMaxFile !== undefined) cfg['max-file'] = String(o.logMaxFile);
+    h.LogConfig = { Type: 'json-file', Config: cfg };
+  }
+  body.HostConfig = h;
+  if (n.aliases?.length || n.ip) {
+    const ep: Obj = {};
+    if (n.aliases?.length) ep.Aliases = n.aliases;
+    if (n.ip) ep.IPAMConfig = { IPv4Address: n.ip };
+    body.NetworkingConfig = { EndpointsConfig: { [n.mode ?? 'default']: ep } };
+  }
+  return { body, name: o.name };
+}
+
+function mountToApi(m: MountSpec): Obj {
+  if (m.type === 'bind') return { Type: 'bind', Source: m.source, Target: m.destination, ReadOnly: m.readonly };
+  if (m.type === 'tmpfs') {
+    const t: Obj = {};
+    for (const opt of m.options ?? []) {
+      const [k, v = ''] = opt.split('=');
+      if (k === 'size') t.SizeBytes = Number(v);
+      else if (k === 'mode') t.Mode = Number.parseInt(v, 8);
+    }
+    return { Type: 'tmpfs', Target: m.destination, ReadOnly: m.readonly, TmpfsOptions: t };
+  }
+  return { Type: 'volume', Source: m.anonymous ? '' : (m.name ?? m.source), Target: m.destination, ReadOnly: m.readonly, VolumeOptions: { NoCopy: (m.options ?? []).includes('nocopy') } };
+}

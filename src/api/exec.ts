@@ -7,9 +7,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnExec } from '../container/exec.js';
 import type { ContainerService } from '../container/service.js';
-import { BerthError, notFound } from '../errors.js';
+import { BerthError, invalidArgument, notFound } from '../errors.js';
+import { setWindowSize } from '../sys/libc.js';
 import { optBool, optStr, optStrList } from './create-body.js';
-import { type Router, frame, hijack, noContent, readJson, readUpgradeJson, sendJson } from './http.js';
+import { type Router, frame, hijack, noContent, qInt, readJson, readUpgradeJson, sendJson } from './http.js';
 
 interface ExecSession {
   ID: string;
@@ -28,6 +29,8 @@ interface ExecSession {
 
 export function registerExec(router: Router, svc: ContainerService): void {
   const sessions = new Map<string, ExecSession>();
+  /** The `script` process that gives each running TTY exec its terminal (for resize). */
+  const terminals = new Map<string, number>();
   const dir = path.join(svc.engine.paths.runroot, 'api-exec');
   const save = (s: ExecSession) => {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -117,6 +120,7 @@ export function registerExec(router: Router, svc: ContainerService): void {
     conn = hijack(ctx, !tty);
     s.Running = true;
     s.Pid = p.child.pid ?? 0;
+    if (tty && p.child.pid) terminals.set(s.ID, p.child.pid);
     save(s);
     p.child.stdout?.on('data', (d: Buffer) => write(1, d));
     if (p.child.stdin) {
@@ -128,6 +132,7 @@ export function registerExec(router: Router, svc: ContainerService): void {
     const onGone = () => p.child.kill('SIGKILL');
     ctx.signal.addEventListener('abort', onGone, { once: true });
     const code = await p.exited;
+    terminals.delete(s.ID);
     ctx.signal.removeEventListener('abort', onGone);
     s.Running = false;
     s.ExitCode = code;
@@ -136,7 +141,15 @@ export function registerExec(router: Router, svc: ContainerService): void {
   });
 
   router.add('POST', '/exec/{id}/resize', async (ctx) => {
-    load(ctx.params.id as string);
+    const s = load(ctx.params.id as string);
+    const h = qInt(ctx.query, 'h');
+    const w = qInt(ctx.query, 'w');
+    if (h === undefined || w === undefined || h < 0 || w < 0 || h > 0xffff || w > 0xffff) throw invalidArgument('resize needs h and w: the height and width of the terminal in characters');
+    const pid = terminals.get(s.ID);
+    if (!s.ProcessConfig.tty) throw invalidArgument(`exec ${s.ID} has no TTY to resize (it was created without Tty)`);
+    // A session that already ended has nothing to resize (clients resize right after start).
+    if (pid === undefined && s.ExitCode === null) throw new BerthError('conflict', `exec ${s.ID} is not started: start it before resizing its TTY`);
+    if (pid !== undefined) await resizeExecTerminal(pid, h, w, ctx.signal);
     noContent(ctx, 200);
   });
 
@@ -145,4 +158,46 @@ export function registerExec(router: Router, svc: ContainerService): void {
     const { env: _e, workdir: _w, ...doc } = s;
     sendJson(ctx, 200, { ...doc, ExitCode: s.ExitCode ?? 0, CanRemove: false });
   });
+}
+
+/**
+ * A TTY exec runs `runc exec --tty` under script(1), whose pty is runc's stdin; runc copies that
+ * terminal's size to the container's terminal on SIGWINCH, like the CLI's `exec -t` does with
+ * the user's terminal. Setting the size of script's pty raises that SIGWINCH. Right after start
+ * script may not have started runc yet: retried for up to 2 s.
+ */
+async function resizeExecTerminal(scriptPid: number, rows: number, cols: number, signal: AbortSignal): Promise<void> {
+  for (let i = 0; i < 40 && !signal.aborted; i++) {
+    const pts = ptsOfChild(scriptPid);
+    if (pts) {
+      const fd = fs.openSync(pts, fs.constants.O_RDWR | fs.constants.O_NOCTTY | fs.constants.O_NONBLOCK);
+      try {
+        setWindowSize(fd, rows, cols);
+      } finally {
+        fs.closeSync(fd);
+      }
+      return;
+    }
+    if (!fs.existsSync(`/proc/${scriptPid}`)) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The terminal (/dev/pts/N) that script's child has as its stdin, once it has one. */
+function ptsOfChild(pid: number): string | undefined {
+  let children: string[];
+  try {
+    children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return undefined;
+  }
+  for (const c of children) {
+    try {
+      const t = fs.readlinkSync(`/proc/${c}/fd/0`);
+      if (t.startsWith('/dev/pts/')) return t;
+    } catch {
+      /* gone or not yet */
+    }
+  }
+  return undefined;
 }

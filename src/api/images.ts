@@ -256,11 +256,15 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
       noCache: qBool(q, 'nocache'),
       pull: qBool(q, 'pull'),
       signal: ctx.signal,
+      // docker's classic build lines; each carries the engine's event too (berthBuildEvent, which
+      // docker clients ignore), so `berth --host build` renders the same progress as a local build.
+      // Events without a line of their own ride in an aux message (an empty line would print).
       onEvent: (e) => {
-        if (e.type === 'vertex') out.write({ stream: `${e.name}\n` });
-        else if (e.type === 'cached') out.write({ stream: ' ---> Using cache\n' });
-        else if (e.type === 'log') out.write({ stream: `${e.line}\n` });
-        else if (e.type === 'warning') out.write({ stream: `WARNING: ${e.message}\n` });
+        if (e.type === 'vertex') out.write({ stream: `${e.name}\n`, berthBuildEvent: e });
+        else if (e.type === 'cached') out.write({ stream: ' ---> Using cache\n', berthBuildEvent: e });
+        else if (e.type === 'log') out.write({ stream: `${e.line}\n`, berthBuildEvent: e });
+        else if (e.type === 'warning') out.write({ stream: `WARNING: ${e.message}\n`, berthBuildEvent: e });
+        else out.write({ aux: { berthBuildEvent: e } });
       },
     };
     const target = q.get('target');

@@ -3,6 +3,7 @@ import { dockerNetworkInspect } from '../compat/network-inspect.js';
 import type { ContainerService } from '../container/service.js';
 import type { Engine } from '../engine/engine.js';
 import { NetworkService } from '../network/service.js';
+import { invalidArgument } from '../errors.js';
 import { matchLabels } from '../util/filters.js';
 import { optBool, optObj, optStr, optStrList } from './create-body.js';
 import { type Router, noContent, qBool, qFilters, readJson, sendJson } from './http.js';
@@ -36,9 +37,11 @@ export async function registerNetworks(router: Router, engine: Engine, svc: Cont
     if (opts) o.options = opts as Record<string, string>;
     const ipv6 = optBool(body, 'EnableIPv6');
     if (ipv6 !== undefined) o.ipv6 = ipv6;
-    const ipam = (optObj(optObj(body, 'IPAM') ?? {}, 'Config') as unknown as Record<string, unknown>[] | undefined) ?? [];
+    // IPAM.Config is a list of pools ([]network.IPAMConfig).
+    const ipam = optObj(body, 'IPAM')?.Config;
+    if (ipam != null && !Array.isArray(ipam)) throw invalidArgument('json: cannot unmarshal object into Go struct field IPAM.Config of type []network.IPAMConfig');
     // One entry per address family; an IPv6 one (its Subnet has a colon) goes to subnet6/gateway6.
-    for (const entry of Array.isArray(ipam) ? ipam : []) {
+    for (const entry of (Array.isArray(ipam) ? ipam : []) as Record<string, unknown>[]) {
       const subnet = optStr(entry, 'Subnet', 'IPAM.Config.Subnet');
       const gw = optStr(entry, 'Gateway', 'IPAM.Config.Gateway');
       if (subnet?.includes(':') || (!subnet && gw?.includes(':'))) {

@@ -1,10 +1,11 @@
 /** /_ping, /version, /info, /system/df, /events, /auth. */
-import fs from 'node:fs';
 import os from 'node:os';
 import type { ContainerService } from '../container/service.js';
 import type { Engine } from '../engine/engine.js';
-import { type EngineEvent, eventsFile } from '../engine/events.js';
+import { type FollowEventsOptions, followEvents } from '../engine/events.js';
+import { BerthError, invalidArgument } from '../errors.js';
 import { VERSION } from '../version.js';
+import { optStr } from './create-body.js';
 import { parseTimeArg, psEntry } from './containers.js';
 import { API_MAX, API_MIN, type ApiContext, type Router, qFilters, readJson, sendJson } from './http.js';
 
@@ -72,8 +73,14 @@ export function registerSystem(router: Router, engine: Engine, svc: ContainerSer
     const { VolumeService } = await import('../volume/service.js');
     const { dirSize } = await import('../engine/system.js');
     const vols = new VolumeService(engine);
+    // The engine's own summary rides along (BerthUsage, ignored by docker clients) so that
+    // `berth --host system df` prints what a local `system df` prints.
+    const { diskUsage } = await import('../engine/system.js');
+    await import('../container/usage.js');
+    const usage = diskUsage(engine);
     sendJson(ctx, 200, {
-      LayersSize: images.reduce((a, i) => a + i.size, 0),
+      BerthUsage: usage,
+      LayersSize: usage.find((r) => r.type === 'Images')?.size ?? images.reduce((a, i) => a + i.size, 0),
       Images: images.map((i) => ({ Id: i.id, ParentId: i.parent ?? '', RepoTags: i.tags, RepoDigests: i.repoDigests, Created: Math.floor(i.created / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size, Labels: i.labels, Containers: used.has(i.id) ? 1 : 0 })),
       Containers: svc.list().map((r) => ({ ...psEntry(r), SizeRw: svc.writableLayerUsage(r.config.id).bytes })),
       Volumes: vols.list().map((v) => ({ Name: v.name, Driver: v.driver, Mountpoint: v.mountpoint, Labels: v.labels, Scope: 'local', Options: v.options, UsageData: { Size: dirSize(v.mountpoint), RefCount: vols.users(v.name).length } })),
@@ -81,7 +88,19 @@ export function registerSystem(router: Router, engine: Engine, svc: ContainerSer
     });
   });
   router.add('POST', '/auth', async (ctx) => {
-    await readJson(ctx.req);
+    const body = await readJson(ctx.req);
+    const username = optStr(body, 'username') ?? '';
+    const password = optStr(body, 'password') ?? '';
+    const host = registryHost(optStr(body, 'serveraddress') ?? '');
+    const { LoginDenied, verifyLogin } = await import('../engine/registries.js');
+    try {
+      // The same check as `berth login`: the registry (or its token server) must accept them.
+      await verifyLogin(host, { username, password });
+    } catch (e) {
+      if (!(e instanceof LoginDenied)) throw e;
+      const msg = e.via === 'basic' ? `login attempt to ${e.endpoint} failed with status: 401 Unauthorized` : `Get "${e.endpoint}": unauthorized: incorrect username or password`;
+      throw new BerthError('unauthenticated', msg);
+    }
     sendJson(ctx, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   });
   router.add('GET', '/events', async (ctx) => events(ctx, engine));
@@ -91,61 +110,23 @@ export function registerSystem(router: Router, engine: Engine, svc: ContainerSer
 async function events(ctx: ApiContext, engine: Engine): Promise<void> {
   const q = ctx.query;
   const filters = qFilters(q, ['type', 'event', 'container', 'image', 'volume', 'network', 'label', 'scope', 'daemon']);
-  const since = q.get('since') ? parseTimeArg(q.get('since') as string, 'since') : Date.now();
-  const until = q.get('until') ? parseTimeArg(q.get('until') as string, 'until') : undefined;
-  const file = eventsFile(engine.paths.runroot);
+  const o: FollowEventsOptions = { filters, signal: ctx.signal };
+  if (q.get('since')) o.since = parseTimeArg(q.get('since') as string, 'since');
+  if (q.get('until')) o.until = parseTimeArg(q.get('until') as string, 'until');
   const res = ctx.res as NonNullable<ApiContext['res']>;
   res.writeHead(200, { 'Content-Type': 'application/json' });
   res.flushHeaders();
-  const match = (e: EngineEvent) => {
-    const ms = e.timeNano / 1e6;
-    if (ms < since || (until !== undefined && ms > until)) return false;
-    const t = filters.get('type');
-    if (t && !t.includes(e.Type)) return false;
-    const ev = filters.get('event');
-    if (ev && !ev.includes(e.Action)) return false;
-    for (const k of ['container', 'image', 'volume', 'network'] as const) {
-      const f = filters.get(k);
-      if (f && (e.Type !== k || !f.some((x) => e.Actor.ID.startsWith(x) || e.Actor.Attributes.name === x))) return false;
-    }
-    return true;
-  };
-  let pos = 0;
-  let rest = '';
-  const drain = () => {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch {
-      return;
-    }
-    try {
-      const buf = Buffer.alloc(64 * 1024);
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, pos);
-        if (n <= 0) break;
-        pos += n;
-        rest += buf.subarray(0, n).toString('utf8');
-      }
-    } finally {
-      fs.closeSync(fd);
-    }
-    const lines = rest.split('\n');
-    rest = lines.pop() ?? '';
-    for (const l of lines) {
-      if (!l) continue;
-      try {
-        const e = JSON.parse(l) as EngineEvent;
-        if (match(e)) res.write(`${JSON.stringify({ ...e, status: e.Action, id: e.Actor.ID, from: e.Actor.Attributes.image })}\n`);
-      } catch {
-        /* a torn line */
-      }
-    }
-  };
-  while (!ctx.signal.aborted) {
-    drain();
-    if (until !== undefined && Date.now() > until) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await followEvents(engine.paths.runroot, o, (e) => res.write(`${JSON.stringify({ ...e, status: e.Action, id: e.Actor.ID, from: e.Actor.Attributes.image })}\n`));
   res.end();
+}
+
+/** The registry a login names ("" and Docker Hub's index URLs are docker.io), like `berth login`. */
+function registryHost(address: string): string {
+  const h = address
+    .trim()
+    .replace(/^[a-z]+:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase();
+  if (/\s/.test(h)) throw invalidArgument(`invalid registry address "${address}"`);
+  return !h || h === 'index.docker.io' || h === 'registry-1.docker.io' ? 'docker.io' : h;
 }

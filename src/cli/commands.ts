@@ -285,6 +285,20 @@ export const COMMANDS: CommandDef[] = [
     handler: h(system, 'version'),
   },
   {
+    path: ['system', 'events'],
+    aliases: [['events']],
+    usage: 'berth events [OPTIONS]',
+    summary: 'Get real time events from the engine',
+    flags: [
+      FILTER,
+      FORMAT,
+      { name: 'since', type: 'string', description: 'Show all events created since timestamp', value: 'string' },
+      { name: 'until', type: 'string', description: 'Stream events until this timestamp', value: 'string' },
+    ],
+    args: { max: 0 },
+    handler: h(() => import('./commands/events.js'), 'events'),
+  },
+  {
     path: ['system', 'info'],
     aliases: [['info']],
     usage: 'berth info',

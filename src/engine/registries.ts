@@ -106,6 +106,18 @@ export function pullHosts(domain: string, cfg: RegistriesConfig): string[] {
   return hosts;
 }
 
+/** Wrong credentials at a login check; `endpoint` is the URL that refused them (docker's messages name it). */
+export class LoginDenied extends BerthError {
+  constructor(
+    host: string,
+    readonly endpoint: string,
+    /** basic: the registry itself refused Basic auth; token: its token server did. */
+    readonly via: 'basic' | 'token',
+  ) {
+    super('unauthenticated', `login to ${host} failed: unauthorized: incorrect username or password`, { hint: 'check the username and password' });
+  }
+}
+
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)(:\d+)?$/;
 
 /**
@@ -118,10 +130,7 @@ export async function verifyLogin(host: string, creds: RegistryCredentials, cfg:
   const plain = LOOPBACK.test(apiHost) || cfg.insecure.includes(host);
   const fetch = registryFetch(plain, certsFor(host, cfg.certsDirs ?? DEFAULT_CERTS_DIRS));
   const basic = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
-  const denied = () =>
-    new BerthError('unauthenticated', `login to ${host} failed: unauthorized: incorrect username or password`, {
-      hint: 'check the username and password',
-    });
+  const denied = (endpoint: string, via: 'basic' | 'token') => new LoginDenied(host, endpoint, via);
   let lastError: unknown;
   for (const scheme of plain ? ['https', 'http'] : ['https']) {
     let res: Response;
@@ -135,13 +144,13 @@ export async function verifyLogin(host: string, creds: RegistryCredentials, cfg:
     if (res.ok) return;
     if (res.status !== 401) throw new BerthError('unavailable', `login to ${host} failed: the registry answered ${res.status} ${res.statusText} to GET /v2/`);
     const ch = parseChallenge(res.headers.get('www-authenticate'));
-    if (ch?.scheme !== 'bearer' || !ch.realm) throw denied();
+    if (ch?.scheme !== 'bearer' || !ch.realm) throw denied(`${scheme}://${apiHost}/v2/`, 'basic');
     const url = new URL(ch.realm);
     if (ch.service) url.searchParams.set('service', ch.service);
     const tok = await fetch(url, { headers: { authorization: basic } });
     await tok.body?.cancel().catch(() => undefined);
     if (tok.ok) return;
-    if (tok.status === 401 || tok.status === 403) throw denied();
+    if (tok.status === 401 || tok.status === 403) throw denied(`${scheme}://${apiHost}/v2/`, 'token');
     throw new BerthError('unavailable', `login to ${host} failed: its token server answered ${tok.status} ${tok.statusText}`);
   }
   const bad = certificateProblem(lastError);

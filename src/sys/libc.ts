@@ -212,3 +212,18 @@ function shutdownSocket(fd: number, how: number): void {
   const shutdown = lib.func('int shutdown(int, int)') as KoffiFn;
   shutdown(fd, how);
 }
+
+/**
+ * Sets a terminal's window size (ioctl TIOCSWINSZ); the kernel sends SIGWINCH to the terminal's
+ * foreground process group, which is how `runc exec --tty` learns it should resize.
+ */
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  const l = load();
+  const koffi = require('koffi');
+  const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *arg)') as KoffiFn;
+  const TIOCSWINSZ = 0x5414;
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(rows, 0);
+  ws.writeUInt16LE(cols, 2);
+  if (ioctl(fd, TIOCSWINSZ, ws) < 0) throw new SyscallError('ioctl(TIOCSWINSZ)', l.koffi.errno(), `fd ${fd}`);
+}

@@ -153,7 +153,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
 }
 
 /** BuildKit's plain progress lines; `bold` for terminals. */
-function plainRenderer(out: NodeJS.WritableStream, bold: boolean): (e: BuildEvent) => void {
+export function plainRenderer(out: NodeJS.WritableStream, bold: boolean): (e: BuildEvent) => void {
   const b = (s: string) => (bold ? `\x1b[1m${s}\x1b[0m` : s);
   const w = (s: string) => out.write(`${s}\n`);
   return (e) => {
@@ -195,7 +195,7 @@ interface VertexView {
  * steps show their duration, running ones a live timer and their last 6 output lines. Warnings are
  * printed under the final view. Lines are cut to the terminal width so the cursor arithmetic holds.
  */
-function ttyRenderer(out: NodeJS.WriteStream): { onEvent: (e: BuildEvent) => void; finish: () => void } {
+export function ttyRenderer(out: NodeJS.WriteStream): { onEvent: (e: BuildEvent) => void; finish: () => void } {
   const t0 = Date.now();
   const vertices = new Map<number, VertexView>();
   const warnings: string[] = [];

@@ -8,7 +8,12 @@ export async function diskUsage(ctx: CliContext, p: ParsedArgs): Promise<number>
   const engine = await ctx.engine();
   const { diskUsage } = await import('../../engine/system.js');
   await import('../../container/usage.js');
-  const du = diskUsage(engine);
+  printDiskUsage(ctx, p, diskUsage(engine));
+  return 0;
+}
+
+/** `system df`'s table (and -v items), shared with remote mode (which gets the rows from the API). */
+export function printDiskUsage(ctx: CliContext, p: ParsedArgs, du: import('../../engine/system.js').UsageRow[]): void {
   const rows = du.map((r) => ({
     Type: r.type,
     TotalCount: String(r.total),
@@ -29,7 +34,6 @@ export async function diskUsage(ctx: CliContext, p: ParsedArgs): Promise<number>
       for (const it of r.items) ctx.out(`  ${it.name}\t${humanSize(it.size)}${it.note ? `\t${it.note}` : ''}`);
     }
   }
-  return 0;
 }
 
 export async function checkStore(ctx: CliContext, p: ParsedArgs): Promise<number> {

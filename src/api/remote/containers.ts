@@ -1,0 +1,402 @@
+/**
+ * Container commands over the Engine API: the docker CLI's call sequences (create, attach before
+ * start, wait next-exit, exec create/start/inspect, resize on SIGWINCH) with the local CLI's output.
+ */
+import { type ParsedArgs, bool, int, list, str } from '../../cli/args.js';
+import type { CliContext } from '../../cli/context.js';
+import { alignColumns, formatRows } from '../../cli/format.js';
+import { createOptionsFromFlags, readEnvFile } from '../../cli/run-options.js';
+import type { CreateOptions } from '../../container/service.js';
+import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
+import { humanSize, parseSignal, timeAgo } from '../../util/human.js';
+import { type ApiClient, demuxTo } from '../client.js';
+import { createBodyFromOptions } from '../create-body.js';
+import { type RemoteTable, eachArg, enc, filtersParam, qs } from './common.js';
+import { pullRemote } from './images.js';
+
+interface PsEntry {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  Status: string;
+  State: string;
+  Labels: Record<string, string>;
+  Ports: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[];
+  Mounts: { Name: string; Source: string; Type: string }[];
+  HostConfig: { NetworkMode: string };
+  SizeRw?: number;
+  SizeRootFs?: number;
+}
+
+interface InspectDoc {
+  Id: string;
+  Config: { Tty: boolean; OpenStdin: boolean };
+  State: { Running: boolean; Status: string };
+  HostConfig: { AutoRemove: boolean };
+  NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> };
+}
+
+/** Go's time.Time.String() (CreatedAt column). */
+function goTime(ms: number): string {
+  const d = new Date(ms);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}-${p(d.getUTCMonth() + 1)}-${p(d.getUTCDate())} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000 UTC`;
+}
+
+/** create, pulling first when the image is missing on the service (docker's order and wording). */
+async function createRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs, o: CreateOptions): Promise<string> {
+  const { body, name } = createBodyFromOptions(o);
+  const policy = str(p, 'pull') ?? 'missing';
+  if (!['missing', 'always', 'never'].includes(policy)) throw invalidArgument(`invalid pull option: '${policy}': must be one of "always", "missing" or "never"`);
+  const pullTo = async () => pullRemote(c, ctx, o.image, { quiet: bool(p, 'quiet'), out: ctx.stderr, platform: str(p, 'platform') });
+  if (policy === 'always') await pullTo();
+  const create = async () => (await c.json<{ Id: string }>('POST', `/containers/create${qs({ name })}`, body)).Id;
+  try {
+    return await create();
+  } catch (e) {
+    if (policy !== 'missing' || !isNotFound(e) || !/No such image/i.test((e as Error).message)) throw e;
+    ctx.err(`Unable to find image '${o.image}' locally`);
+    await pullTo();
+    return create();
+  }
+}
+
+/**
+ * Attaches to a created or running container, then (with `start`) starts it; returns its exit code
+ * (0 when detached with the detach keys). The service connects the attach when start runs, so no
+ * output is lost, and `wait?condition=next-exit` is asked before the start like the docker CLI does.
+ */
+async function attachAndWait(c: ApiClient, ctx: CliContext, id: string, o: { start: boolean; stdin: boolean; tty: boolean; detachKeys: string | undefined; sigProxy: boolean }): Promise<number> {
+  const n = enc(id);
+  if (o.tty && o.stdin && !ctx.stdin.isTTY) throw invalidArgument('the input device is not a TTY');
+  const conn = await c.hijack(`/containers/${n}/attach${qs({ stream: true, stdout: true, stderr: true, stdin: o.stdin, detachKeys: o.detachKeys })}`);
+  const waited = o.start ? c.json<{ StatusCode: number; Error: { Message: string } | null }>('POST', `/containers/${n}/wait?condition=next-exit`) : undefined;
+  waited?.catch(() => undefined);
+  const raw = o.tty && o.stdin && ctx.stdin.isTTY;
+  const resize = () => void c.json('POST', `/containers/${n}/resize${qs({ h: ctx.stdout.rows ?? 24, w: ctx.stdout.columns ?? 80 })}`).catch(() => undefined);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  const forward = (sig: NodeJS.Signals) => void c.json('POST', `/containers/${n}/kill?signal=${sig}`).catch(() => undefined);
+  try {
+    if (o.start) {
+      try {
+        await c.json('POST', `/containers/${n}/start`);
+      } catch (e) {
+        conn.socket.destroy();
+        throw startError(e);
+      }
+    }
+    if (raw) ctx.stdin.setRawMode(true);
+    if (o.tty && ctx.stdout.isTTY) {
+      resize();
+      ctx.stdout.on('resize', resize);
+    }
+    if (o.sigProxy && !o.tty) for (const s of signals) process.on(s, forward);
+    if (o.stdin) {
+      ctx.stdin.on('data', (d: Buffer) => conn.socket.write(d));
+      ctx.stdin.on('end', () => (conn.socket as unknown as { end(): void }).end());
+      ctx.stdin.resume();
+    }
+    await demuxTo(conn.socket, ctx.stdout, ctx.stderr, o.tty, conn.head);
+  } finally {
+    if (raw) ctx.stdin.setRawMode(false);
+    ctx.stdout.off('resize', resize);
+    for (const s of signals) process.off(s, forward);
+    if (o.stdin) ctx.stdin.destroy();
+  }
+  // The stream ends when the container's output does, or when the user detached.
+  let state: InspectDoc | undefined;
+  try {
+    state = await c.json<InspectDoc>('GET', `/containers/${n}/json`);
+  } catch (e) {
+    if (!isNotFound(e)) throw e; // removed (--rm): the wait below has its exit code
+  }
+  if (state?.State.Running) {
+    if (o.stdin) {
+      ctx.err('\nread escape sequence');
+      return 0;
+    }
+  }
+  const w = await (waited ?? c.json<{ StatusCode: number; Error: { Message: string } | null }>('POST', `/containers/${n}/wait`));
+  if (w.Error?.Message) throw new BerthError('internal', w.Error.Message);
+  return w.StatusCode;
+}
+
+/**
+ * A start that failed: the docker CLI reads the runtime's message to pick 127 (command not found)
+ * or 126 (cannot be invoked), as the local CLI's error classes do.
+ */
+function startError(e: unknown): unknown {
+  if (!(e instanceof BerthError)) return e;
+  if (/executable file not found|no such file or directory/.test(e.message)) return new BerthError('command_not_found', e.message);
+  if (/permission denied/.test(e.message)) return new BerthError('cannot_invoke', e.message);
+  return e;
+}
+
+async function psRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const last = int(p, 'last') ?? -1;
+  const size = bool(p, 'size');
+  const all = bool(p, 'all') || last > 0 || bool(p, 'latest');
+  const rows = await c.json<PsEntry[]>('GET', `/containers/json${qs({ all, limit: bool(p, 'latest') ? 1 : last > 0 ? last : undefined, size: size || undefined, filters: filtersParam(list(p, 'filter')) })}`);
+  const noTrunc = bool(p, 'no-trunc');
+  if (bool(p, 'quiet')) {
+    for (const r of rows) ctx.out(noTrunc ? r.Id : r.Id.slice(0, 12));
+    return 0;
+  }
+  const now = Date.now();
+  const out = rows.map((r) => ({
+    ID: noTrunc ? r.Id : r.Id.slice(0, 12),
+    Image: r.Image,
+    Command: `"${noTrunc || r.Command.length <= 20 ? r.Command : `${r.Command.slice(0, 19)}…`}"`,
+    CreatedAt: goTime(r.Created * 1000),
+    RunningFor: timeAgo(r.Created * 1000, now),
+    Status: r.Status,
+    State: r.State,
+    Ports: r.Ports.map((x) => (x.PublicPort ? `${x.IP ?? '0.0.0.0'}:${x.PublicPort}->${x.PrivatePort}/${x.Type}` : `${x.PrivatePort}/${x.Type}`)).join(', '),
+    Names: (r.Names[0] ?? '').replace(/^\//, ''),
+    Labels: Object.entries(r.Labels ?? {})
+      .map(([k, v]) => `${k}=${v}`)
+      .join(','),
+    Mounts: (r.Mounts ?? []).map((m) => m.Name || m.Source).join(','),
+    Networks: r.HostConfig?.NetworkMode ?? '',
+    LocalVolumes: String((r.Mounts ?? []).filter((m) => m.Type === 'volume').length),
+    Size: size ? `${humanSize(r.SizeRw ?? 0)} (virtual ${humanSize(r.SizeRootFs ?? 0)})` : '',
+  }));
+  ctx.stdout.write(
+    formatRows(str(p, 'format'), out, {
+      defaultTable: `table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}${size ? '\t{{.Size}}' : ''}`,
+      headers: { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', RunningFor: 'CREATED', CreatedAt: 'CREATED AT', Status: 'STATUS', Ports: 'PORTS', Names: 'NAMES', Size: 'SIZE', State: 'STATE', Labels: 'LABELS', Mounts: 'MOUNTS', Networks: 'NETWORKS', LocalVolumes: 'LOCAL VOLUMES' },
+    }),
+  );
+  return 0;
+}
+
+async function inspectRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs, kinds: ('container' | 'image')[], notFound: string): Promise<number> {
+  const docs: unknown[] = [];
+  let failed = 0;
+  for (const a of p.args) {
+    let doc: unknown;
+    for (const k of kinds) {
+      try {
+        doc = await c.json('GET', k === 'container' ? `/containers/${enc(a)}/json${qs({ size: bool(p, 'size') || undefined })}` : `/images/${enc(a)}/json`);
+        break;
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
+    if (doc) docs.push(doc);
+    else {
+      ctx.err(`Error: No such ${notFound}: ${a}`);
+      failed++;
+    }
+  }
+  const { printJson } = await import('../../cli/commands/common.js');
+  await printJson(ctx, str(p, 'format'), docs);
+  return failed ? 1 : 0;
+}
+
+async function execRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const [name, ...cmd] = p.args as [string, ...string[]];
+  const tty = bool(p, 'tty');
+  const detach = bool(p, 'detach');
+  const interactive = bool(p, 'interactive');
+  if (tty && !ctx.stdin.isTTY && !detach) throw invalidArgument('the input device is not a TTY');
+  const body: Record<string, unknown> = {
+    AttachStdin: interactive && !detach,
+    AttachStdout: !detach,
+    AttachStderr: !detach,
+    Tty: tty,
+    Cmd: cmd,
+    Env: [...list(p, 'env-file').flatMap(readEnvFile), ...list(p, 'env')],
+    Privileged: bool(p, 'privileged'),
+  };
+  if (str(p, 'user') !== undefined) body.User = str(p, 'user');
+  if (str(p, 'workdir') !== undefined) body.WorkingDir = str(p, 'workdir');
+  if (str(p, 'detach-keys') !== undefined) body.DetachKeys = str(p, 'detach-keys');
+  const { Id: execId } = await c.json<{ Id: string }>('POST', `/containers/${enc(name)}/exec`, body);
+  if (detach) {
+    await c.json('POST', `/exec/${execId}/start`, { Detach: true, Tty: tty });
+    return 0;
+  }
+  const conn = await c.hijack(`/exec/${execId}/start`, { Detach: false, Tty: tty });
+  const raw = tty && ctx.stdin.isTTY;
+  const resize = () => void c.json('POST', `/exec/${execId}/resize${qs({ h: ctx.stdout.rows ?? 24, w: ctx.stdout.columns ?? 80 })}`).catch(() => undefined);
+  try {
+    if (raw) ctx.stdin.setRawMode(true);
+    if (tty && ctx.stdout.isTTY) {
+      resize();
+      ctx.stdout.on('resize', resize);
+    }
+    if (interactive) {
+      ctx.stdin.on('data', (d: Buffer) => conn.socket.write(d));
+      ctx.stdin.on('end', () => (conn.socket as unknown as { end(): void }).end());
+      ctx.stdin.resume();
+    }
+    await demuxTo(conn.socket, ctx.stdout, ctx.stderr, tty, conn.head);
+  } finally {
+    if (raw) ctx.stdin.setRawMode(false);
+    ctx.stdout.off('resize', resize);
+    if (interactive) ctx.stdin.destroy();
+  }
+  const doc = await c.json<{ ExitCode: number | null; Running: boolean }>('GET', `/exec/${execId}/json`);
+  return doc.ExitCode ?? 0;
+}
+
+/** The docker CLI's `diff` letters for the API's change kinds. */
+const KIND_LETTER = ['C', 'A', 'D'];
+
+export const CONTAINER_COMMANDS: RemoteTable = {
+  'container create': {
+    run: async (c, ctx, p) => {
+      ctx.out(await createRemote(c, ctx, p, createOptionsFromFlags(p)));
+      return 0;
+    },
+  },
+  'container run': {
+    run: async (c, ctx, p) => {
+      const o = createOptionsFromFlags(p);
+      const detach = bool(p, 'detach');
+      if (detach && o.autoRemove === undefined) o.autoRemove = false;
+      if (o.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');
+      const id = await createRemote(c, ctx, p, o);
+      try {
+        if (detach) {
+          await c.json('POST', `/containers/${id}/start`).catch((e: unknown) => {
+            throw startError(e);
+          });
+          ctx.out(id);
+          return 0;
+        }
+        return await attachAndWait(c, ctx, id, { start: true, stdin: o.openStdin ?? false, tty: o.tty ?? false, detachKeys: str(p, 'detach-keys'), sigProxy: p.flags['sig-proxy'] !== false });
+      } catch (e) {
+        // A --rm container that never ran is removed, as the local CLI does.
+        if (o.autoRemove) await c.json('DELETE', `/containers/${id}?force=1&v=1`).catch(() => undefined);
+        throw e;
+      }
+    },
+  },
+  'container start': {
+    run: async (c, ctx, p) => {
+      if (bool(p, 'attach') || bool(p, 'interactive')) {
+        if (p.args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
+        const doc = await c.json<InspectDoc>('GET', `/containers/${enc(p.args[0] as string)}/json`);
+        return attachAndWait(c, ctx, doc.Id, { start: true, stdin: bool(p, 'interactive') && doc.Config.OpenStdin, tty: doc.Config.Tty, detachKeys: str(p, 'detach-keys'), sigProxy: true });
+      }
+      return eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/start`)));
+    },
+  },
+  'container attach': {
+    run: async (c, ctx, p) => {
+      const doc = await c.json<InspectDoc>('GET', `/containers/${enc(p.args[0] as string)}/json`);
+      if (!doc.State.Running) throw new BerthError('conflict', 'You cannot attach to a stopped container, start it first');
+      return attachAndWait(c, ctx, doc.Id, { start: false, stdin: doc.Config.OpenStdin && !bool(p, 'no-stdin'), tty: doc.Config.Tty, detachKeys: str(p, 'detach-keys'), sigProxy: p.flags['sig-proxy'] !== false });
+    },
+  },
+  'container stop': {
+    run: async (c, ctx, p) => eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/stop${qs({ t: int(p, 'time'), signal: str(p, 'signal') })}`))),
+  },
+  'container kill': {
+    run: async (c, ctx, p) => {
+      const sig = str(p, 'signal') ?? 'KILL';
+      parseSignal(sig);
+      return eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/kill${qs({ signal: sig })}`)));
+    },
+  },
+  'container restart': {
+    run: async (c, ctx, p) => eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/restart${qs({ t: int(p, 'time'), signal: str(p, 'signal') })}`))),
+  },
+  'container pause': { run: async (c, ctx, p) => eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/pause`))) },
+  'container unpause': { run: async (c, ctx, p) => eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/unpause`))) },
+  'container rm': {
+    run: async (c, ctx, p) => eachArg(ctx, p.args, async (a) => void (await c.json('DELETE', `/containers/${enc(a)}${qs({ force: bool(p, 'force'), v: bool(p, 'volumes') })}`))),
+    localOnly: { link: 'links are not supported by Berth' },
+  },
+  'container wait': {
+    run: async (c, ctx, p) => {
+      const cond = str(p, 'condition') ?? 'not-running';
+      if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw invalidArgument(`invalid condition: "${cond}"`);
+      return eachArg(
+        ctx,
+        p.args,
+        async (a) => {
+          const w = await c.json<{ StatusCode: number; Error: { Message: string } | null }>('POST', `/containers/${enc(a)}/wait${qs({ condition: cond })}`);
+          if (w.Error?.Message) throw new BerthError('internal', w.Error.Message);
+          ctx.out(String(w.StatusCode));
+        },
+        false,
+      );
+    },
+  },
+  'container rename': {
+    run: async (c, _ctx, p) => {
+      await c.json('POST', `/containers/${enc(p.args[0] as string)}/rename${qs({ name: p.args[1] })}`);
+      return 0;
+    },
+  },
+  'container ls': { run: psRemote },
+  'container inspect': { run: (c, ctx, p) => inspectRemote(c, ctx, p, ['container'], 'container') },
+  inspect: {
+    run: (c, ctx, p) => {
+      const type = str(p, 'type');
+      if (type && !['container', 'image'].includes(type)) throw invalidArgument(`"${type}" is not a valid value for --type`);
+      return inspectRemote(c, ctx, p, type === 'image' ? ['image'] : type === 'container' ? ['container'] : ['container', 'image'], 'object');
+    },
+  },
+  'container logs': {
+    run: async (c, ctx, p) => {
+      const name = enc(p.args[0] as string);
+      const info = await c.json<InspectDoc>('GET', `/containers/${name}/json`);
+      const tail = str(p, 'tail') ?? 'all';
+      if (tail !== 'all' && !/^-?\d+$/.test(tail)) throw invalidArgument(`invalid value for "tail": ${tail}`);
+      const q = qs({ stdout: true, stderr: true, follow: bool(p, 'follow'), timestamps: bool(p, 'timestamps'), tail: tail !== 'all' && Number(tail) < 0 ? 'all' : tail, since: str(p, 'since'), until: str(p, 'until') });
+      const res = await c.stream('GET', `/containers/${name}/logs${q}`);
+      await demuxTo(res, ctx.stdout, ctx.stderr, info.Config.Tty);
+      return 0;
+    },
+  },
+  'container exec': { run: execRemote },
+  'container top': {
+    run: async (c, ctx, p) => {
+      const [name, ...psArgs] = p.args as [string, ...string[]];
+      const t = await c.json<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${enc(name)}/top${qs({ ps_args: psArgs.length ? psArgs.join(' ') : undefined })}`);
+      ctx.stdout.write(alignColumns([t.Titles, ...t.Processes].map((r) => `${r.join('\t')}\n`).join(''), 0, 2));
+      return 0;
+    },
+  },
+  'container port': {
+    run: async (c, ctx, p) => {
+      const doc = await c.json<InspectDoc>('GET', `/containers/${enc(p.args[0] as string)}/json`);
+      const m = doc.NetworkSettings.Ports ?? {};
+      const want = p.args[1];
+      if (want) {
+        const key = want.includes('/') ? want : `${want}/tcp`;
+        const b = m[key];
+        if (!b) throw new BerthError('not_found', `No public port '${key}' published for ${p.args[0]}`);
+        for (const x of b) ctx.out(`${x.HostIp}:${x.HostPort}`);
+        return 0;
+      }
+      for (const [k, v] of Object.entries(m)) for (const x of v ?? []) ctx.out(`${k} -> ${x.HostIp}:${x.HostPort}`);
+      return 0;
+    },
+  },
+  'container diff': {
+    run: async (c, ctx, p) => {
+      const changes = await c.json<{ Path: string; Kind: number }[] | null>('GET', `/containers/${enc(p.args[0] as string)}/changes`);
+      for (const ch of changes ?? []) ctx.out(`${KIND_LETTER[ch.Kind] ?? 'C'} ${ch.Path}`);
+      return 0;
+    },
+  },
+  'container prune': {
+    run: async (c, ctx, p) => {
+      const r = await c.json<{ ContainersDeleted: string[] | null; SpaceReclaimed: number }>('POST', `/containers/prune${qs({ filters: filtersParam(list(p, 'filter')) })}`);
+      if (r.ContainersDeleted?.length) {
+        ctx.out('Deleted Containers:');
+        for (const d of r.ContainersDeleted) ctx.out(d);
+        ctx.out('');
+      }
+      ctx.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}`);
+      return 0;
+    },
+  },
+};

@@ -1,0 +1,299 @@
+/**
+ * `berth --host` (remote mode) against `berth system service`: the everyday commands give the same
+ * output and exit codes as local mode on the same store; what cannot go remote exits 125 and says
+ * so. Also the service's POST /auth against a registry with htpasswd, TTY resize of containers and
+ * execs (dockerode), and logs --follow of a container that was created but not started yet.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Docker from 'dockerode';
+import { freePort, startDistribution, writeHtpasswd } from '../src/registry/test-support.js';
+import { type ServiceHandle, dockerCli, json, request, startService } from './api-support.js';
+import { BIN, TestStore, eventually, isRoot, which } from './helpers.js';
+
+async function serveBerthRegistry(root: string): Promise<{ host: string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const host = `127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(process.execPath, [BIN, 'registry', 'serve', '--addr', host, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await eventually(() => log.includes('listening') || child.exitCode !== null, 20_000);
+  if (child.exitCode !== null) throw new Error(`berth registry serve exited: ${log}`);
+  return {
+    host,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    },
+  };
+}
+
+describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' }, () => {
+  const store = new TestStore('api-remote');
+  let svc: ServiceHandle;
+  let H: string[];
+  const remote = (args: string[], opts: { input?: string } = {}) => store.run([...H, ...args], { ...opts, timeout: 90_000 });
+  const rok = (args: string[], opts: { input?: string } = {}) => {
+    const r = remote(args, opts);
+    assert.equal(r.code, 0, `berth --host ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  before(async () => {
+    store.busybox();
+    svc = await startService(store);
+    H = ['--host', `unix://${svc.socket}`];
+  });
+  after(async () => {
+    await svc?.stop();
+    store.cleanup();
+  });
+
+  it('run attached: output, exit code and --rm as locally; -i feeds stdin', () => {
+    const cmd = ['run', '--rm', '--network', 'none', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 3'];
+    const r = remote(cmd);
+    const l = store.run(cmd);
+    assert.deepEqual({ code: r.code, stdout: r.stdout, stderr: r.stderr }, { code: l.code, stdout: l.stdout, stderr: l.stderr });
+    assert.equal(r.code, 3);
+    assert.equal(r.stdout, 'out\n');
+    assert.equal(store.ok(['ps', '-aq']).trim(), '', 'both --rm containers are gone');
+    assert.equal(rok(['run', '-i', '--rm', '--network', 'none', 'busybox', 'tr', 'a-z', 'A-Z'], { input: 'hello remote\n' }), 'HELLO REMOTE\n');
+    const missing = remote(['run', '--rm', '--network', 'none', 'busybox', 'no-such-binary']);
+    assert.equal(missing.code, store.run(['run', '--rm', '--network', 'none', 'busybox', 'no-such-binary']).code);
+    const noImage = remote(['run', '--pull', 'never', 'nope/nothing:1']);
+    assert.equal(noImage.code, 125);
+  });
+
+  it('exec, pause/unpause, restart, rename, top, diff, kill, wait as locally', () => {
+    rok(['run', '-d', '--network', 'none', '--name', 'r1', 'busybox', 'sleep', '1000']);
+    const e = remote(['exec', 'r1', 'sh', '-c', 'echo x; echo y >&2; touch /newfile; exit 4']);
+    assert.deepEqual([e.code, e.stdout, e.stderr], [4, 'x\n', 'y\n']);
+    assert.equal(rok(['exec', '-i', 'r1', 'cat'], { input: 'piped' }), 'piped');
+    assert.equal(remote(['exec', 'r1', 'no-such-binary']).code, store.run(['exec', 'r1', 'no-such-binary']).code);
+    assert.equal(rok(['exec', '-e', 'V=7', '-w', '/tmp', 'r1', 'sh', '-c', 'echo $V $(pwd)']), '7 /tmp\n');
+    assert.equal(rok(['diff', 'r1']), store.ok(['diff', 'r1']));
+    assert.match(rok(['diff', 'r1']), /^A \/newfile$/m);
+    assert.equal(rok(['pause', 'r1']), 'r1\n');
+    assert.equal(store.ok(['inspect', '--format', '{{.State.Status}}', 'r1']).trim(), 'paused');
+    assert.equal(remote(['exec', 'r1', 'true']).code, 125);
+    assert.equal(rok(['unpause', 'r1']), 'r1\n');
+    const started = store.ok(['inspect', '--format', '{{.State.StartedAt}}', 'r1']);
+    assert.equal(rok(['restart', '-t', '0', 'r1']), 'r1\n');
+    assert.notEqual(store.ok(['inspect', '--format', '{{.State.StartedAt}}', 'r1']), started);
+    rok(['rename', 'r1', 'r2']);
+    assert.equal(store.ok(['inspect', '--format', '{{.Name}}', 'r2']).trim(), '/r2');
+    const top = rok(['top', 'r2']);
+    assert.match(top.split('\n')[0] as string, /PID/);
+    assert.match(top, /sleep 1000/);
+    assert.equal(rok(['kill', 'r2']), 'r2\n');
+    assert.equal(rok(['wait', 'r2']), '137\n');
+    const bad = remote(['kill', 'nope']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /Error response from daemon: .*nope/);
+    rok(['rm', 'r2']);
+  });
+
+  it('ps, inspect, port, logs, create/start, prune print what local mode prints', () => {
+    rok(['create', '--network', 'none', '--name', 'c1', '-p', '127.0.0.1:18080:80', '-l', 'k=v', 'busybox', 'sh', '-c', 'echo hi']);
+    assert.equal(rok(['port', 'c1']), store.ok(['port', 'c1']));
+    const fmt = ['ps', '-a', '--format', '{{.ID}}|{{.Names}}|{{.Image}}|{{.Command}}|{{.Status}}|{{.Ports}}|{{.Labels}}|{{.State}}|{{.CreatedAt}}'];
+    assert.equal(rok(fmt), store.ok(fmt));
+    assert.equal(rok(['ps', '-aq']), store.ok(['ps', '-aq']));
+    assert.equal(rok(['start', 'c1']), 'c1\n');
+    assert.equal(rok(['wait', 'c1']), '0\n');
+    assert.equal(rok(['logs', 'c1']), 'hi\n');
+    // The API tells clients json-file (the format its /logs serves); the local CLI names the file's own format.
+    const viaApi = JSON.parse(rok(['inspect', 'c1'])) as { HostConfig: { LogConfig: { Type: string } } }[];
+    const local = JSON.parse(store.ok(['inspect', 'c1'])) as typeof viaApi;
+    assert.equal(viaApi[0]?.HostConfig.LogConfig.Type, 'json-file');
+    for (const d of [...viaApi, ...local]) d.HostConfig.LogConfig.Type = 'k8s-file';
+    assert.deepEqual(viaApi, local);
+    const pruned = rok(['container', 'prune', '-f']);
+    assert.match(pruned, /Deleted Containers:\n[0-9a-f]{64}\n\nTotal reclaimed space: /);
+  });
+
+  it('volume and network commands', () => {
+    assert.equal(rok(['volume', 'create', '--label', 'a=b', 'rv1']), 'rv1\n');
+    const vfmt = ['volume', 'ls', '--format', '{{.Driver}} {{.Name}} {{.Labels}} {{.Mountpoint}}'];
+    assert.equal(rok(vfmt), store.ok(vfmt));
+    assert.deepEqual(JSON.parse(rok(['volume', 'inspect', 'rv1'])), JSON.parse(store.ok(['volume', 'inspect', 'rv1'])));
+    assert.equal(rok(['volume', 'rm', 'rv1']), 'rv1\n');
+    const gone = remote(['volume', 'inspect', 'rv1']);
+    assert.equal(gone.code, 1);
+    assert.match(gone.stderr, /Error response from daemon: .*rv1/);
+    const id = rok(['network', 'create', '--subnet', '10.251.7.0/24', '--label', 'x=y', 'rnet']).trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const nfmt = ['network', 'ls', '--format', '{{.ID}} {{.Name}} {{.Driver}} {{.Labels}} {{.Internal}}'];
+    assert.equal(rok(nfmt), store.ok(nfmt));
+    store.ok(['create', '--network', 'none', '--name', 'nc1', 'busybox', 'true']);
+    const conn = remote(['network', 'connect', '--alias', 'db', 'rnet', 'nc1']);
+    const connLocal = conn.code === 0 ? undefined : store.run(['network', 'connect', '--alias', 'db', 'rnet', 'nc1']);
+    assert.equal(conn.code, connLocal?.code ?? 0, `remote connect: ${conn.stderr} / local: ${connLocal?.stderr}`);
+    assert.deepEqual(JSON.parse(rok(['network', 'inspect', 'rnet'])), JSON.parse(store.ok(['network', 'inspect', 'rnet'])));
+    store.ok(['rm', 'nc1']);
+    assert.equal(rok(['network', 'rm', 'rnet']), 'rnet\n');
+  });
+
+  it('system df and events match local mode', () => {
+    const dfmt = ['system', 'df', '--format', '{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}} {{.Reclaimable}}'];
+    assert.equal(rok(dfmt), store.ok(dfmt));
+    const since = String(Math.floor(Date.now() / 1000) - 600);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const ev = ['events', '--since', since, '--until', until, '--filter', 'type=container'];
+    const out = rok(ev);
+    assert.equal(out, store.ok(ev));
+    assert.match(out, /^\S+Z container create [0-9a-f]{64} \(.*name=r1.*\)$/m);
+    assert.match(out, /container destroy/);
+  });
+
+  it('tag, push, rmi, pull through a loopback registry; build from a directory with .dockerignore', async () => {
+    const reg = await serveBerthRegistry(path.join(store.dir, 'registry'));
+    try {
+      const ref = `${reg.host}/remote/bb:1`;
+      assert.equal(rok(['tag', 'busybox', ref]), '');
+      const pushed = rok(['push', ref]);
+      assert.match(pushed, /Pushed|Layer already exists|Mounted from/);
+      assert.match(pushed, /1: digest: sha256:[0-9a-f]{64}/);
+      const rmi = rok(['rmi', ref]);
+      assert.match(rmi, new RegExp(`^Untagged: ${ref.replace(/\./g, '\\.')}$`, 'm'));
+      const pulled = rok(['pull', ref]);
+      assert.equal(pulled.trim().split('\n').pop(), ref);
+      assert.match(store.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), new RegExp(`^${ref.replace(/\./g, '\\.')}$`, 'm'));
+      const ifmt = ['images', '--format', '{{.Repository}} {{.Tag}} {{.ID}} {{.Size}} {{.CreatedAt}}'];
+      assert.equal(rok(ifmt), store.ok(ifmt));
+    } finally {
+      await reg.stop();
+    }
+    const ctx = path.join(store.dir, 'build-ctx');
+    fs.mkdirSync(path.join(ctx, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo built > /b\nCOPY . /ctx/\n');
+    fs.writeFileSync(path.join(ctx, 'sub', 'f'), 'file-in-context\n');
+    fs.writeFileSync(path.join(ctx, 'secret.txt'), 'must not be sent\n');
+    fs.writeFileSync(path.join(ctx, '.dockerignore'), 'secret.txt\n');
+    const b = remote(['build', '--progress', 'plain', '-t', 'remote-built:1', ctx]);
+    assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /^#\d+ \[2\/3\] RUN echo built > \/b$/m);
+    assert.match(b.stderr, /^#\d+ DONE \d+\.\ds$/m);
+    assert.match(b.stderr, /^writing image sha256:[0-9a-f]{64} done$/m);
+    assert.match(b.stderr, /^naming to .*remote-built:1 done$/m);
+    const run = remote(['run', '--rm', '--network', 'none', 'remote-built:1', 'sh', '-c', 'cat /b /ctx/sub/f; ls /ctx']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^built\nfile-in-context\n/);
+    assert.doesNotMatch(run.stdout, /secret\.txt/);
+    const q = remote(['build', '-q', '-f', path.join(ctx, 'Dockerfile'), ctx]);
+    assert.match(q.stdout, /^sha256:[0-9a-f]{64}\n$/);
+    // A Dockerfile outside the context travels in the tar under a name of its own.
+    const outside = path.join(store.dir, 'Outside.Dockerfile');
+    fs.writeFileSync(outside, 'FROM busybox\nRUN echo outside > /o\n');
+    const o = remote(['build', '-q', '-f', outside, '-t', 'remote-outside', ctx]);
+    assert.equal(o.code, 0, o.stderr);
+    assert.equal(rok(['run', '--rm', '--network', 'none', 'remote-outside', 'cat', '/o']), 'outside\n');
+  });
+
+  it('refuses what cannot go remote with exit 125 and a reason', () => {
+    const stats = remote(['stats', '--no-stream']);
+    assert.equal(stats.code, 125);
+    assert.match(stats.stderr, /"berth container stats" does not run over --host\/BERTH_HOST yet; unset BERTH_HOST/);
+    assert.match(stats.stderr, /Commands that do: .*container exec/);
+    const check = remote(['system', 'check']);
+    assert.equal(check.code, 125);
+    assert.match(check.stderr, /checks and repairs the store files of this machine/);
+    const secret = remote(['build', '--secret', 'id=s,src=/etc/hostname', '.']);
+    assert.equal(secret.code, 125);
+    assert.match(secret.stderr, /"berth image build --secret" does not run over --host/);
+    const env = spawnSync(process.execPath, [BIN, 'ps', '-aq'], { env: { ...process.env, BERTH_HOST: 'unix:///nonexistent/berth.sock' } });
+    assert.equal(env.status, 1);
+    assert.match(env.stderr.toString(), /Cannot connect to the Berth API at unix:\/\/\/nonexistent\/berth\.sock/);
+  });
+
+  it('POST /auth checks the credentials with the registry: 401 with docker\'s message when wrong', { skip: !which('docker-registry') && 'needs docker-registry' }, async () => {
+    const root = path.join(store.dir, 'auth-registry');
+    fs.mkdirSync(root, { recursive: true });
+    await writeHtpasswd(path.join(root, 'htpasswd'), 'alice', 'right-pass');
+    const dist = await startDistribution(root, { htpasswd: path.join(root, 'htpasswd') });
+    try {
+      const wrong = await request(svc.socket, 'POST', '/v1.45/auth', { username: 'alice', password: 'wrong', serveraddress: dist.host });
+      assert.equal(wrong.status, 401);
+      assert.deepEqual(json(wrong), { message: `login attempt to http://${dist.host}/v2/ failed with status: 401 Unauthorized` });
+      const ok = await request(svc.socket, 'POST', '/v1.45/auth', { username: 'alice', password: 'right-pass', serveraddress: `http://${dist.host}/` });
+      assert.equal(ok.status, 200);
+      assert.equal((json(ok) as { Status: string }).Status, 'Login Succeeded');
+      if (fs.existsSync('/usr/local/bin/docker')) {
+        const d = (args: string[], input: string) => dockerCli('/usr/local/bin/docker', svc.socket, args, { input });
+        const bad = d(['login', '-u', 'alice', '--password-stdin', dist.host], 'wrong\n');
+        assert.equal(bad.code, 1);
+        assert.match(bad.stderr, new RegExp(`login attempt to http://${dist.host.replace(/\./g, '\\.')}/v2/ failed with status: 401 Unauthorized`));
+        const good = d(['login', '-u', 'alice', '--password-stdin', dist.host], 'right-pass\n');
+        assert.equal(good.code, 0, good.stderr);
+        assert.match(good.stdout, /Login Succeeded/);
+      }
+    } finally {
+      await dist.close();
+    }
+  });
+
+  it('resize reaches the TTY of a container and of an exec (dockerode)', async () => {
+    const docker = new Docker({ socketPath: svc.socket });
+    const ctr = await docker.createContainer({ Image: 'busybox', Cmd: ['sh', '-c', 'while read x; do stty size; done'], Tty: true, OpenStdin: true, HostConfig: { NetworkMode: 'none' } });
+    await ctr.start();
+    try {
+      const seen = async (stream: NodeJS.ReadWriteStream, want: string) => {
+        let out = '';
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        for (let i = 0; i < 50 && !out.includes(want); i++) {
+          stream.write('\n');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return out;
+      };
+      const att = (await ctr.attach({ stream: true, stdin: true, stdout: true, hijack: true })) as NodeJS.ReadWriteStream;
+      await ctr.resize({ h: 31, w: 97 });
+      assert.match(await seen(att, '31 97'), /31 97/);
+      const ex = await ctr.exec({ Cmd: ['sh', '-c', 'while read x; do stty size; done'], AttachStdin: true, AttachStdout: true, Tty: true });
+      const s = (await ex.start({ hijack: true, stdin: true, Tty: true })) as NodeJS.ReadWriteStream;
+      await ex.resize({ h: 33, w: 111 });
+      assert.match(await seen(s, '33 111'), /33 111/);
+      await ex.resize({ h: 20, w: 70 });
+      assert.match(await seen(s, '20 70'), /20 70/);
+      s.end();
+      att.end();
+      const plain = await ctr.exec({ Cmd: ['true'], AttachStdout: true });
+      await assert.rejects(plain.resize({ h: 10, w: 10 }), /no TTY/);
+    } finally {
+      await ctr.remove({ force: true });
+    }
+  });
+
+  it('logs?follow=1 of a created container waits for its start, then ends with it', async () => {
+    const docker = new Docker({ socketPath: svc.socket });
+    const ctr = await docker.createContainer({ Image: 'busybox', Cmd: ['sh', '-c', 'echo first; sleep 0.3; echo second'], HostConfig: { NetworkMode: 'none' } });
+    try {
+      let body = '';
+      let ended = false;
+      const done = new Promise<void>((resolve, reject) => {
+        http
+          .get({ socketPath: svc.socket, path: `/v1.45/containers/${ctr.id}/logs?follow=1&stdout=1&stderr=1` }, (res) => {
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => {
+              ended = true;
+              resolve();
+            });
+          })
+          .on('error', reject);
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(ended, false, 'the stream stays open while the container is only created');
+      await ctr.start();
+      await Promise.race([done, new Promise((_r, rej) => setTimeout(() => rej(new Error('logs did not end after the container stopped')), 20_000))]);
+      assert.match(body, /first\n[\s\S]*second\n/);
+    } finally {
+      await ctr.remove({ force: true });
+    }
+  });
+});
