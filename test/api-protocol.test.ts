@@ -130,7 +130,7 @@ describe('engine API: protocol', { skip: !isRoot && 'needs root' }, () => {
     const id = store.ok([...host, 'run', '-d', '--name', 'remote1', '-e', 'X=42', 'busybox', 'sh', '-c', 'echo out-$X; echo err >&2']).trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     await eventually(() => store.ok(['ps', '-a', '--format', '{{.Names}} {{.State}}']).includes('remote1 exited'));
-    const psFmt = ['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.Status}}'];
+    const psFmt = ['ps', '-a', '--format', '{{.ID}} {{.Names}} {{.Image}} {{.Command}} {{.State}}'];
     assert.equal(store.ok([...host, ...psFmt]), store.ok(psFmt));
     const logs = store.run([...host, 'logs', 'remote1']);
     assert.equal(logs.stdout, 'out-42\n');

@@ -1,6 +1,7 @@
 /**
  * /containers/* : Docker's shapes around ContainerService (no lifecycle logic here).
  */
+import fs from 'node:fs';
 import { matchLabels } from '../util/filters.js';
 import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
@@ -106,15 +107,26 @@ export function registerContainers(router: Router, st: ApiState): void {
     const rec = svc.get(ctx.params.id as string);
     if (rec.state.status === 'running') return noContent(ctx, 304);
     const waiting = st.pendingAttach.get(rec.config.id);
-    await svc.start(rec.config.id, {
+    const id = rec.config.id;
+    await svc.start(id, {
+      // AutoRemove: the service removes the container as soon as it sees the exit (like an
+      // attached `berth run --rm`); the monitor's exit command only runs later as a safety net,
+      // so no CLI process starts on the way to the client's answer.
+      ...(rec.config.autoRemove ? { removerPid: process.pid } : {}),
       beforeStart: (r) => {
         for (const connect of waiting ?? []) connect(r);
-        st.pendingAttach.delete(rec.config.id);
+        st.pendingAttach.delete(id);
       },
     });
     if (rec.config.autoRemove) {
-      const id = rec.config.id;
-      const code = svc.wait(id, 'removed').catch(() => -1);
+      const code = waitExit(svc, id, 'not-running')
+        .then(async (c) => {
+          await svc.remove(id, { volumes: true }).catch((e: unknown) => {
+            if (!isNotFound(e)) throw e;
+          });
+          return c;
+        })
+        .catch(() => svc.wait(id, 'removed').catch(() => -1));
       st.autoRemoved.set(id, code);
       void code.then(() => setTimeout(() => st.autoRemoved.delete(id), 60_000).unref());
     }
@@ -171,7 +183,9 @@ export function registerContainers(router: Router, st: ApiState): void {
     res.flushHeaders();
     let body: Record<string, unknown>;
     try {
-      const code = await svc.wait(rec.config.id, cond as 'not-running', { signal: ctx.signal });
+      // `run --rm` waits for "removed": the service's own removal (set up by start) answers it.
+      const removing = () => (cond === 'removed' ? st.autoRemoved.get(rec.config.id) : undefined);
+      const code = await (removing() ?? waitExit(svc, rec.config.id, cond as 'not-running', ctx.signal, removing));
       body = { StatusCode: code, Error: null };
     } catch (e) {
       if (ctx.signal.aborted) return;
@@ -301,6 +315,48 @@ export function parseTimeArg(v: string, what: string): number {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalidArgument(`invalid value for "${what}": ${v}`);
   return t;
+}
+
+/**
+ * svc.wait, woken by the exit file's arrival (inotify on the exits directory) instead of only its
+ * poll, whose interval grows to 100 ms: the client hears of a short-lived container at once.
+ * `handover` (for "removed") switches to the service's own removal once start has set one up.
+ */
+function waitExit(svc: ContainerService, id: string, cond: 'not-running' | 'next-exit' | 'removed', signal?: AbortSignal, handover?: () => Promise<number> | undefined): Promise<number> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let watcher: fs.FSWatcher | undefined;
+  let wake: () => void = () => undefined;
+  const woken = new Promise<void>((resolve) => {
+    wake = resolve;
+  });
+  try {
+    fs.mkdirSync(svc.engine.paths.exits, { recursive: true });
+    watcher = fs.watch(svc.engine.paths.exits, (_event, file) => {
+      if (file === id) wake();
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    /* no exits directory yet: the poll alone */
+  }
+  const again = async (): Promise<number> => {
+    await woken;
+    if (ac.signal.aborted) throw new BerthError('canceled', 'wait ended');
+    const h = handover?.();
+    return h ?? svc.wait(id, cond, { signal: ac.signal });
+  };
+  // The poll may see a removal without having seen the exit: the removal's own code then counts.
+  const polled = svc.wait(id, cond, { signal: ac.signal }).then((c) => handover?.() ?? c);
+  const woke = again();
+  polled.catch(() => undefined);
+  woke.catch(() => undefined);
+  return Promise.race([polled, woke]).finally(() => {
+    watcher?.close();
+    signal?.removeEventListener('abort', onAbort);
+    wake();
+    ac.abort();
+  });
 }
 
 async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {

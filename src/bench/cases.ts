@@ -4,6 +4,7 @@
  * inside a run (creating the container to stop, removing the image before a load) is done with
  * `cli()` and not counted; only the commands a user would time are.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { type BenchEngine, exec, have } from './engines.js';
@@ -298,6 +299,50 @@ export const CASES: CaseDef[] = [
     },
     iterate: (e) => [ms('ps -a (200 containers)', e.time(['ps', '-a']))],
     cleanup: (e) => e.removeAllContainers(),
+  },
+  {
+    name: 'api-docker-cli',
+    description: 'the docker v28 CLI through the engine\'s API socket: `berth system service` vs dockerd (`docker ps`, `docker run --rm busybox true`)',
+    runs: 10,
+    warmup: 2,
+    budgetS: 60,
+    unsupported: (e) => {
+      if (e.name === 'podman') return 'this case compares API sockets: Berth\'s service and dockerd';
+      if (!have('/usr/local/bin/docker')) return 'needs the docker v28 client at /usr/local/bin/docker';
+      return e.name === 'berth' ? lacks(e, ['system', 'service'], 'the Engine API service') : undefined;
+    },
+    prepare: async (e, ctx) => {
+      fs.mkdirSync(path.join(ctx.work, 'docker-config'), { recursive: true });
+      if (e.name !== 'berth') return;
+      const socket = path.join(ctx.work, 'berth-api.sock');
+      const [cmd, ...args] = e.argv(['system', 'service', '--socket', `unix://${socket}`]);
+      const child = spawn(cmd as string, args, { stdio: 'ignore' });
+      ctx.state.apiService = child;
+      ctx.state.apiSocket = socket;
+      const end = Date.now() + 20_000;
+      while (!fs.existsSync(socket)) {
+        if (child.exitCode !== null || Date.now() > end) throw new Error('berth system service did not start');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    iterate: (e, ctx) => {
+      // dockerd: the engine's own command line (the v28 client on dockerd's socket); Berth: the same
+      // client binary on the service's socket. DOCKER_CONFIG keeps the client off ~/.docker.
+      const argv = (args: string[]) => (e.name === 'berth' ? ['/usr/local/bin/docker', '-H', `unix://${ctx.state.apiSocket as string}`, ...args] : e.argv(args));
+      const env = { DOCKER_CONFIG: path.join(ctx.work, 'docker-config') };
+      const t = (args: string[]) => exec(argv(args), { env }).ms;
+      return [
+        ms('docker ps', t(['ps'])),
+        ms('docker run --rm busybox true', t(['run', '--rm', 'busybox', 'true'])),
+        ms('docker run --rm --network none busybox true', t(['run', '--rm', '--network', 'none', 'busybox', 'true'])),
+      ];
+    },
+    cleanup: (e, ctx) => {
+      const child = ctx.state.apiService as ChildProcess | undefined;
+      if (e.name !== 'berth' || !child) return;
+      child.kill('SIGTERM');
+      ctx.state.apiService = undefined;
+    },
   },
 ];
 
