@@ -1,7 +1,7 @@
 /**
  * /containers/* : Docker's shapes around ContainerService (no lifecycle logic here).
  */
-import fs from 'node:fs';
+import { EventEmitter } from 'node:events';
 import { matchLabels } from '../util/filters.js';
 import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
@@ -109,25 +109,30 @@ export function registerContainers(router: Router, st: ApiState): void {
     const waiting = st.pendingAttach.get(rec.config.id);
     const id = rec.config.id;
     await svc.start(id, {
-      // AutoRemove: the service removes the container as soon as it sees the exit (like an
-      // attached `berth run --rm`); the monitor's exit command only runs later as a safety net,
-      // so no CLI process starts on the way to the client's answer.
-      ...(rec.config.autoRemove ? { removerPid: process.pid } : {}),
+      // AutoRemove: the service claims the exit and removes the container as soon as it sees it
+      // (like a foreground `berth run --rm`), so no `berth container cleanup` process starts on the
+      // way to the client's answer (conmon's exit command runs it only if the service has died).
+      ...(rec.config.autoRemove ? { ownExit: true } : {}),
       beforeStart: (r) => {
         for (const connect of waiting ?? []) connect(r);
         st.pendingAttach.delete(id);
       },
     });
     if (rec.config.autoRemove) {
-      const code = waitExit(svc, id, 'not-running')
+      const code = svc
+        .wait(id, 'not-running')
         .then(async (c) => {
           await svc.remove(id, { volumes: true }).catch((e: unknown) => {
             if (!isNotFound(e)) throw e;
           });
           return c;
         })
-        .catch(() => svc.wait(id, 'removed').catch(() => -1));
+        .catch(() => {
+          svc.releaseExit(id); // let the monitor's exit command clean up instead
+          return -1;
+        });
       st.autoRemoved.set(id, code);
+      autoRemoveStarted.emit(id);
       void code.then(() => setTimeout(() => st.autoRemoved.delete(id), 60_000).unref());
     }
     noContent(ctx);
@@ -184,8 +189,15 @@ export function registerContainers(router: Router, st: ApiState): void {
     let body: Record<string, unknown>;
     try {
       // `run --rm` waits for "removed": the service's own removal (set up by start) answers it.
-      const removing = () => (cond === 'removed' ? st.autoRemoved.get(rec.config.id) : undefined);
-      const code = await (removing() ?? waitExit(svc, rec.config.id, cond as 'not-running', ctx.signal, removing));
+      const id = rec.config.id;
+      const code = await (cond === 'removed'
+        ? waitRemoved(st, id, ctx.signal)
+        : svc.wait(id, cond as 'not-running', { signal: ctx.signal }).catch((e: unknown) => {
+            // Removed under the wait by the service's AutoRemove: the removal knows the exit code.
+            const own = isNotFound(e) ? st.autoRemoved.get(id) : undefined;
+            if (!own) throw e;
+            return own;
+          }));
       body = { StatusCode: code, Error: null };
     } catch (e) {
       if (ctx.signal.aborted) return;
@@ -317,44 +329,34 @@ export function parseTimeArg(v: string, what: string): number {
   return t;
 }
 
+/** Announces (by container ID) that start has set up the service's own removal of an AutoRemove container. */
+const autoRemoveStarted = new EventEmitter().setMaxListeners(0);
+
 /**
- * svc.wait, woken by the exit file's arrival (inotify on the exits directory) instead of only its
- * poll, whose interval grows to 100 ms: the client hears of a short-lived container at once.
- * `handover` (for "removed") switches to the service's own removal once start has set one up.
+ * wait?condition=removed (`docker run --rm` asks it before it starts the container): answered by
+ * the service's own removal once start has set it up, so the answer leaves the moment the
+ * container is gone and carries the exit code that removal saw; svc.wait covers the rest
+ * (containers without AutoRemove, removed by someone else).
  */
-function waitExit(svc: ContainerService, id: string, cond: 'not-running' | 'next-exit' | 'removed', signal?: AbortSignal, handover?: () => Promise<number> | undefined): Promise<number> {
+function waitRemoved(st: ApiState, id: string, signal: AbortSignal): Promise<number> {
+  const own = st.autoRemoved.get(id);
+  if (own) return own;
   const ac = new AbortController();
   const onAbort = () => ac.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let watcher: fs.FSWatcher | undefined;
-  let wake: () => void = () => undefined;
-  const woken = new Promise<void>((resolve) => {
-    wake = resolve;
+  signal.addEventListener('abort', onAbort, { once: true });
+  let onStarted: () => void = () => undefined;
+  const handedOver = new Promise<number>((resolve, reject) => {
+    onStarted = () => {
+      const p = st.autoRemoved.get(id);
+      if (p) p.then(resolve, reject);
+    };
+    autoRemoveStarted.once(id, onStarted);
   });
-  try {
-    fs.mkdirSync(svc.engine.paths.exits, { recursive: true });
-    watcher = fs.watch(svc.engine.paths.exits, (_event, file) => {
-      if (file === id) wake();
-    });
-    watcher.on('error', () => undefined);
-  } catch {
-    /* no exits directory yet: the poll alone */
-  }
-  const again = async (): Promise<number> => {
-    await woken;
-    if (ac.signal.aborted) throw new BerthError('canceled', 'wait ended');
-    const h = handover?.();
-    return h ?? svc.wait(id, cond, { signal: ac.signal });
-  };
-  // The poll may see a removal without having seen the exit: the removal's own code then counts.
-  const polled = svc.wait(id, cond, { signal: ac.signal }).then((c) => handover?.() ?? c);
-  const woke = again();
+  const polled = st.svc.wait(id, 'removed', { signal: ac.signal }).then((c) => st.autoRemoved.get(id) ?? c);
   polled.catch(() => undefined);
-  woke.catch(() => undefined);
-  return Promise.race([polled, woke]).finally(() => {
-    watcher?.close();
-    signal?.removeEventListener('abort', onAbort);
-    wake();
+  return Promise.race([polled, handedOver]).finally(() => {
+    autoRemoveStarted.off(id, onStarted);
+    signal.removeEventListener('abort', onAbort);
     ac.abort();
   });
 }

@@ -68,11 +68,17 @@ async function createRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs, o: Cre
  * (0 when detached with the detach keys). The service connects the attach when start runs, so no
  * output is lost, and `wait?condition=next-exit` is asked before the start like the docker CLI does.
  */
-async function attachAndWait(c: ApiClient, ctx: CliContext, id: string, o: { start: boolean; stdin: boolean; tty: boolean; detachKeys: string | undefined; sigProxy: boolean }): Promise<number> {
+async function attachAndWait(
+  c: ApiClient,
+  ctx: CliContext,
+  id: string,
+  o: { start: boolean; stdin: boolean; tty: boolean; detachKeys: string | undefined; sigProxy: boolean; autoRemove?: boolean },
+): Promise<number> {
   const n = enc(id);
   if (o.tty && o.stdin && !ctx.stdin.isTTY) throw invalidArgument('the input device is not a TTY');
   const conn = await c.hijack(`/containers/${n}/attach${qs({ stream: true, stdout: true, stderr: true, stdin: o.stdin, detachKeys: o.detachKeys })}`);
-  const waited = o.start ? c.json<{ StatusCode: number; Error: { Message: string } | null }>('POST', `/containers/${n}/wait?condition=next-exit`) : undefined;
+  // Like the docker CLI: an AutoRemove container is waited for until it is gone.
+  const waited = o.start ? c.json<{ StatusCode: number; Error: { Message: string } | null }>('POST', `/containers/${n}/wait?condition=${o.autoRemove ? 'removed' : 'next-exit'}`) : undefined;
   waited?.catch(() => undefined);
   const raw = o.tty && o.stdin && ctx.stdin.isTTY;
   const resize = () => void c.json('POST', `/containers/${n}/resize${qs({ h: ctx.stdout.rows ?? 24, w: ctx.stdout.columns ?? 80 })}`).catch(() => undefined);
@@ -268,7 +274,7 @@ export const CONTAINER_COMMANDS: RemoteTable = {
           ctx.out(id);
           return 0;
         }
-        return await attachAndWait(c, ctx, id, { start: true, stdin: o.openStdin ?? false, tty: o.tty ?? false, detachKeys: str(p, 'detach-keys'), sigProxy: p.flags['sig-proxy'] !== false });
+        return await attachAndWait(c, ctx, id, { start: true, stdin: o.openStdin ?? false, tty: o.tty ?? false, detachKeys: str(p, 'detach-keys'), sigProxy: p.flags['sig-proxy'] !== false, autoRemove: o.autoRemove ?? false });
       } catch (e) {
         // A --rm container that never ran is removed, as the local CLI does.
         if (o.autoRemove) await c.json('DELETE', `/containers/${id}?force=1&v=1`).catch(() => undefined);

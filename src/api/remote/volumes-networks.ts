@@ -105,19 +105,31 @@ export const VOLUME_NETWORK_COMMANDS: RemoteTable = {
   },
   'network create': {
     run: async (c, ctx, p) => {
+      // One IPv4 and one IPv6 pool at most, each gateway with the subnet of its family (as locally).
+      const v6 = (x: string) => x.includes(':');
       const subnets = list(p, 'subnet');
       const gateways = list(p, 'gateway');
-      if (subnets.length > 1 || gateways.length > 1) throw invalidArgument('only one --subnet and one --gateway are supported per network');
-      const cfg: Record<string, string> = {};
-      if (subnets[0]) cfg.Subnet = subnets[0];
-      if (gateways[0]) cfg.Gateway = gateways[0];
+      const [s4, s6, g4, g6] = [subnets.filter((x) => !v6(x)), subnets.filter(v6), gateways.filter((x) => !v6(x)), gateways.filter(v6)];
+      if (s4.length > 1 || s6.length > 1 || g4.length > 1 || g6.length > 1)
+        throw invalidArgument('only one --subnet and one --gateway per address family (IPv4, IPv6) are supported per network');
+      const pools: Record<string, string>[] = [];
+      for (const [sub, gw] of [
+        [s4[0], g4[0]],
+        [s6[0], g6[0]],
+      ]) {
+        const cfg: Record<string, string> = {};
+        if (sub) cfg.Subnet = sub;
+        if (gw) cfg.Gateway = gw;
+        if (Object.keys(cfg).length) pools.push(cfg);
+      }
       const body = {
         Name: p.args[0],
         Driver: str(p, 'driver') ?? 'bridge',
+        EnableIPv6: bool(p, 'ipv6'),
         Internal: bool(p, 'internal'),
         Labels: keyValues(list(p, 'label'), 'label'),
         Options: keyValues(list(p, 'opt'), 'option'),
-        ...(Object.keys(cfg).length ? { IPAM: { Driver: 'default', Config: [cfg] } } : {}),
+        ...(pools.length ? { IPAM: { Driver: 'default', Config: pools } } : {}),
       };
       ctx.out((await c.json<{ Id: string }>('POST', '/networks/create', body)).Id);
       return 0;
