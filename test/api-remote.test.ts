@@ -196,6 +196,13 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.equal(rok(['run', '--rm', '--network', 'none', 'remote-outside', 'cat', '/o']), 'outside\n');
   });
 
+  it('docker run --rm whose start fails: the service removes the container, the client exits 127 (no hang)', { skip: !fs.existsSync('/usr/local/bin/docker') && 'needs docker v28' }, () => {
+    const r = dockerCli('/usr/local/bin/docker', svc.socket, ['run', '--rm', '--network', 'none', 'busybox', '/no/such/binary'], { timeout: 30_000 });
+    assert.equal(r.code, 127, r.stderr);
+    assert.match(r.stderr, /no such file or directory|not found/);
+    assert.equal(store.ok(['ps', '-aq']).trim(), '');
+  });
+
   it('refuses what cannot go remote with exit 125 and a reason', () => {
     const stats = remote(['stats', '--no-stream']);
     assert.equal(stats.code, 125);

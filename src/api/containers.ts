@@ -108,7 +108,7 @@ export function registerContainers(router: Router, st: ApiState): void {
     if (rec.state.status === 'running') return noContent(ctx, 304);
     const waiting = st.pendingAttach.get(rec.config.id);
     const id = rec.config.id;
-    await svc.start(id, {
+    const starting = svc.start(id, {
       // AutoRemove: the service claims the exit and removes the container as soon as it sees it
       // (like a foreground `berth run --rm`), so no `berth container cleanup` process starts on the
       // way to the client's answer (conmon's exit command runs it only if the service has died).
@@ -118,6 +118,16 @@ export function registerContainers(router: Router, st: ApiState): void {
         st.pendingAttach.delete(id);
       },
     });
+    try {
+      await starting;
+    } catch (e) {
+      // dockerd removes an AutoRemove container whose start failed (`docker run --rm` waits for that).
+      if (rec.config.autoRemove) {
+        svc.releaseExit(id);
+        await svc.remove(id, { force: true, volumes: true }).catch(() => undefined);
+      }
+      throw e;
+    }
     if (rec.config.autoRemove) {
       const code = svc
         .wait(id, 'not-running')

@@ -329,16 +329,21 @@ function startThroughFifo(fd: number, fifo: string, initPid: number): Promise<vo
       try {
         unlinkSync(fifo);
       } catch (e) {
+        // Init exec'd (its byte arrived): a command as short as `true` may already have exited and
+        // a concurrent waiter recorded the exit, which deletes the runtime state, fifo included.
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return resolve();
         return reject(new BerthError('internal', `cannot mark the container started (${fifo}): ${(e as Error).message}`));
       }
       resolve();
     };
-    // An init that dies before opening its end would leave the read waiting for ever.
+    // An init that dies before opening its end would leave the read waiting for ever. One that
+    // exec'd a short command (`true`) may be gone before its byte is read: give the read a moment.
     const watch = setInterval(() => {
       try {
         process.kill(initPid, 0);
       } catch {
-        finish(new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
+        clearInterval(watch);
+        setTimeout(() => finish(got > 0 ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start')), 50);
       }
     }, 50);
     sock.on('data', (b: Buffer) => {
