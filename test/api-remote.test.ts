@@ -203,6 +203,26 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.equal(store.ok(['ps', '-aq']).trim(), '');
   });
 
+  it('run -it and exec -it through a pty: the terminal size reaches the container (berth --host and docker v28)', { skip: !which('script') && 'needs script(1)' }, () => {
+    const berth = `${process.execPath} ${BIN} --host unix://${svc.socket}`;
+    const inPty = (cmd: string) => spawnSync('script', ['-qec', cmd, '/dev/null'], { timeout: 60_000, env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: path.join(store.dir, 'docker-config') } });
+    // The resize follows the start (as with docker): the command waits a moment before it looks.
+    const r = inPty(`stty rows 41 cols 103; ${berth} run --rm -it --network none busybox sh -c 'sleep 0.5; stty size; exit 4'`);
+    assert.equal(r.status, 4, r.stdout.toString());
+    assert.match(r.stdout.toString(), /41 103\r*$/m);
+    rok(['run', '-d', '--network', 'none', '--name', 'tty1', 'busybox', 'sleep', '1000']);
+    const e = inPty(`stty rows 37 cols 91; ${berth} exec -it tty1 sh -c 'sleep 0.5; stty size; tty'`);
+    assert.equal(e.status, 0, e.stdout.toString());
+    assert.match(e.stdout.toString(), /37 91\r*$/m);
+    assert.match(e.stdout.toString(), /\/dev\/pts\/\d+/);
+    if (fs.existsSync('/usr/local/bin/docker')) {
+      const d = inPty(`stty rows 29 cols 77; /usr/local/bin/docker exec -it tty1 sh -c 'sleep 0.5; stty size'`);
+      assert.equal(d.status, 0, d.stdout.toString());
+      assert.match(d.stdout.toString(), /29 77\r*$/m);
+    }
+    rok(['rm', '-f', 'tty1']);
+  });
+
   it('refuses what cannot go remote with exit 125 and a reason', () => {
     const stats = remote(['stats', '--no-stream']);
     assert.equal(stats.code, 125);
