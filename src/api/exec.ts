@@ -25,6 +25,8 @@ interface ExecSession {
   ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
   env: string[];
   workdir: string;
+  /** ConsoleSize [height, width] of a TTY exec, applied from its start (docker CLI >= 23 sends it). */
+  consoleSize?: [number, number];
 }
 
 export function registerExec(router: Router, svc: ContainerService): void {
@@ -75,6 +77,12 @@ export function registerExec(router: Router, svc: ContainerService): void {
       env: optStrList(body, 'Env', 'ExecConfig.Env') ?? [],
       workdir: optStr(body, 'WorkingDir', 'ExecConfig.WorkingDir') ?? '',
     };
+    const cs = body.ConsoleSize;
+    if (cs !== undefined && cs !== null) {
+      if (!Array.isArray(cs) || cs.length !== 2 || cs.some((n) => typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 0xffff))
+        throw new BerthError('invalid_argument', 'json: cannot unmarshal ConsoleSize: expected [height, width] as two unsigned integers');
+      if (cs[0] > 0 && cs[1] > 0) s.consoleSize = [cs[0] as number, cs[1] as number];
+    }
     sessions.set(s.ID, s);
     save(s);
     sendJson(ctx, 201, { Id: s.ID });
@@ -96,6 +104,7 @@ export function registerExec(router: Router, svc: ContainerService): void {
       detach: false,
     };
     if (s.ProcessConfig.user) o.user = s.ProcessConfig.user;
+    if (tty && s.consoleSize) o.consoleSize = { rows: s.consoleSize[0], cols: s.consoleSize[1] };
     if (s.workdir) o.workdir = s.workdir;
     if (detach) {
       const p = spawnExec(svc, rec, o);
@@ -155,7 +164,7 @@ export function registerExec(router: Router, svc: ContainerService): void {
 
   router.add('GET', '/exec/{id}/json', async (ctx) => {
     const s = load(ctx.params.id as string);
-    const { env: _e, workdir: _w, ...doc } = s;
+    const { env: _e, workdir: _w, consoleSize: _c, ...doc } = s;
     sendJson(ctx, 200, { ...doc, ExitCode: s.ExitCode ?? 0, CanRemove: false });
   });
 }

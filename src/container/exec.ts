@@ -56,14 +56,15 @@ export interface ExecProcess {
 
 /**
  * Starts `cmd` in the running container through the runtime (`runc exec`). stdin/stdout/stderr are
- * pipes (with `tty` the runtime allocates the terminal and copies through its own stdio).
+ * pipes (with `tty` the runtime allocates the terminal and copies through its own stdio;
+ * `consoleSize` is its initial size, which runc copies to the container's terminal at start).
  * `onStderr` receives the process' stderr; the runtime's own "exec failed" noise is turned into
  * the 126/127 exit codes instead. The spec file is deleted when the process ends.
  */
 export function spawnExec(
   svc: ContainerService,
   rec: ContainerRecord,
-  o: ExecOptions & { stdin?: boolean; detach?: boolean; onStderr?: (b: Buffer) => void },
+  o: ExecOptions & { stdin?: boolean; detach?: boolean; onStderr?: (b: Buffer) => void; consoleSize?: { rows: number; cols: number } },
 ): ExecProcess {
   if (rec.state.status === 'paused') throw new BerthError('conflict', `Container ${rec.config.id} is paused, unpause the container before exec`);
   if (rec.state.status !== 'running') throw new BerthError('conflict', `Container ${rec.config.id} is not running`);
@@ -76,7 +77,7 @@ export function spawnExec(
   // runc's foreground --tty needs a controlling terminal of its own: script(1) gives it one.
   const [bin, argv] =
     o.tty && !o.detach
-      ? ['script', ['-q', '-e', '-f', '-c', `stty raw -echo 2>/dev/null; exec ${[rt.binary, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`, '/dev/null']]
+      ? ['script', ['-q', '-e', '-f', '-c', `stty raw -echo${o.consoleSize ? ` rows ${Math.trunc(o.consoleSize.rows)} cols ${Math.trunc(o.consoleSize.cols)}` : ''} 2>/dev/null; exec ${[rt.binary, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`, '/dev/null']]
       : [rt.binary, args];
   const child = spawnChild(bin, argv, { stdio: [o.stdin || (o.tty && !o.detach) ? 'pipe' : 'ignore', o.detach ? 'ignore' : 'pipe', 'pipe'] });
   let tail = '';

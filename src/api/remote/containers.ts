@@ -220,6 +220,7 @@ async function execRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promise
   if (str(p, 'user') !== undefined) body.User = str(p, 'user');
   if (str(p, 'workdir') !== undefined) body.WorkingDir = str(p, 'workdir');
   if (str(p, 'detach-keys') !== undefined) body.DetachKeys = str(p, 'detach-keys');
+  if (tty && ctx.stdout.isTTY) body.ConsoleSize = [ctx.stdout.rows ?? 24, ctx.stdout.columns ?? 80];
   const { Id: execId } = await c.json<{ Id: string }>('POST', `/containers/${enc(name)}/exec`, body);
   if (detach) {
     await c.json('POST', `/exec/${execId}/start`, { Detach: true, Tty: tty });
