@@ -33,8 +33,11 @@ export function canParallelGzip(): boolean {
 const crc32 = (zlib as unknown as { crc32(data: Buffer, value?: number): number }).crc32;
 
 function deflate(data: Buffer, opts: zlib.ZlibOptions): Promise<Buffer> {
+  // An output buffer above deflate's bound: one trip to the thread pool per call instead of one per
+  // 16 KiB of output (zlib's default chunk), which cost more main-thread time than hashing.
+  const chunkSize = Math.max(64 << 10, data.length + (data.length >> 8) + 1024);
   return new Promise((resolve, reject) =>
-    zlib.deflateRaw(data, { ...opts, finishFlush: zlib.constants.Z_SYNC_FLUSH }, (e, out) => (e ? reject(e) : resolve(out))),
+    zlib.deflateRaw(data, { ...opts, chunkSize, finishFlush: zlib.constants.Z_SYNC_FLUSH }, (e, out) => (e ? reject(e) : resolve(out))),
   );
 }
 
@@ -60,7 +63,8 @@ async function* blocks(src: AsyncIterable<Buffer>, size: number): AsyncGenerator
     while (n + c.length >= size) {
       const take = size - n;
       parts.push(c.subarray(0, take));
-      yield Buffer.concat(parts);
+      // A read of exactly one block (the content store reads 1 MiB at a time) needs no copy.
+      yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
       parts = [];
       n = 0;
       c = c.subarray(take);
