@@ -245,7 +245,9 @@ export const CASES: CaseDef[] = [
     description: `push and pull of a ${BIG_MIB} MiB image through a registry (Debian's docker-registry) on 127.0.0.1; empty registry and no local copy before each`,
     runs: 3,
     warmup: 1,
-    budgetS: 90,
+    // A round (three engines, each importing, pushing and pulling 200 MiB) takes 40-70 s on the
+    // shared 2-core machine: 90 s allowed one measured round only.
+    budgetS: 240,
     unsupported: (e) => {
       if (!have('docker-registry')) return 'docker-registry is not installed (npm run bench -- --setup)';
       return e.name === 'berth' ? (lacks(e, ['push'], 'push is being built') ?? lacks(e, ['pull'], 'pull is being built')) : undefined;
