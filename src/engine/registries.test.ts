@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { isBerthError } from '../errors.js';
+import { certsFor } from '../registry/transport.js';
 import { loadRegistriesConfig, pullHosts } from './registries.js';
 
 describe('registries configuration', () => {
@@ -30,8 +31,22 @@ describe('registries configuration', () => {
     assert.throws(() => pullHosts('docker.io', noMirror), (e) => isBerthError(e, 'unavailable') && /blocked/.test((e as Error).message));
   });
 
+  test('certsDirs lists where per-registry certificates are; *.crt are CAs, a .cert with its .key a client certificate', () => {
+    const certs = path.join(dir, 'certs.d');
+    fs.writeFileSync(file, JSON.stringify({ certsDirs: [certs] }));
+    assert.deepEqual(loadRegistriesConfig(file).certsDirs, [certs]);
+    assert.equal(certsFor('r.lan:5000', [certs]), undefined);
+    fs.mkdirSync(path.join(certs, 'r.lan:5000'), { recursive: true });
+    fs.writeFileSync(path.join(certs, 'r.lan:5000', 'ca.crt'), 'CA PEM');
+    fs.writeFileSync(path.join(certs, 'r.lan:5000', 'client.cert'), 'CERT PEM');
+    assert.deepEqual(certsFor('r.lan:5000', [certs]), { ca: ['CA PEM'] }, 'a .cert without its .key is skipped');
+    fs.writeFileSync(path.join(certs, 'r.lan:5000', 'client.key'), 'KEY PEM');
+    assert.deepEqual(certsFor('r.lan:5000', [certs]), { ca: ['CA PEM'], cert: 'CERT PEM', key: 'KEY PEM' });
+    assert.equal(certsFor('../r.lan:5000', [certs]), undefined);
+  });
+
   test('a malformed file is corrupt, naming the file and the expected shape', () => {
-    for (const bad of ['{', '[]', '{"insecure":"x"}', '{"mirrors":{"docker.io":"x"}}']) {
+    for (const bad of ['{', '[]', '{"insecure":"x"}', '{"mirrors":{"docker.io":"x"}}', '{"certsDirs":"/etc"}']) {
       fs.writeFileSync(file, bad);
       assert.throws(() => loadRegistriesConfig(file), (e) => isBerthError(e, 'corrupt') && e.message.includes(file) && /insecure/.test(e.hint ?? ''));
     }

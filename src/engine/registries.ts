@@ -44,7 +44,7 @@ export function loadRegistriesConfig(file = registriesConfPath()): RegistriesCon
     throw new BerthError('permission_denied', `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
   const bad = (why: string) =>
-    corrupt(`${file}: ${why}`, { hint: 'expected {"insecure": ["host:port"], "mirrors": {"docker.io": ["host:port"]}}' });
+    corrupt(`${file}: ${why}`, { hint: 'expected {"insecure": ["host:port"], "mirrors": {"docker.io": ["host:port"]}, "certsDirs": ["/etc/berth/certs.d"]}' });
   let j: unknown;
   try {
     j = JSON.parse(text);

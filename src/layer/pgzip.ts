@@ -43,17 +43,17 @@ function deflate(data: Buffer, opts: zlib.ZlibOptions): Promise<Buffer> {
   );
 }
 
-/** One block as sync-flushed raw deflate; `dict` is the 32 KiB of input before it. */
-async function compressBlock(block: Buffer, dict: Buffer | undefined): Promise<Buffer> {
+/** One block as sync-flushed raw deflate, in pieces (not concatenated: a copy saved); `dict` is the 32 KiB of input before it. */
+async function compressBlock(block: Buffer, dict: Buffer | undefined): Promise<Buffer[]> {
   const fast = (data: Buffer, d: Buffer | undefined) => deflate(data, { level: 1, memLevel: 8, ...(d ? { dictionary: d } : {}) });
-  if (block.length <= SAMPLE * 2) return fast(block, dict);
+  if (block.length <= SAMPLE * 2) return [await fast(block, dict)];
   const sample = block.subarray(0, SAMPLE);
   const rest = block.subarray(SAMPLE);
   const [lz, huff] = await Promise.all([fast(sample, dict), deflate(sample, { level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY })]);
   if (huff.length <= lz.length) {
-    return Buffer.concat([huff, await deflate(rest, { level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY })]);
+    return [huff, await deflate(rest, { level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY })];
   }
-  return Buffer.concat([lz, await fast(rest, sample)]);
+  return [lz, await fast(rest, sample)];
 }
 
 /** Splits a stream into buffers of exactly `size` bytes (the last one shorter). */
@@ -84,7 +84,7 @@ async function* gzipMember(src: AsyncIterable<Buffer>, parallel: number): AsyncG
   let crc = 0;
   let size = 0;
   let dict: Buffer | undefined;
-  const inFlight: Promise<Buffer>[] = [];
+  const inFlight: Promise<Buffer[]>[] = [];
   for await (const block of blocks(src, BLOCK)) {
     crc = crc32(block, crc);
     size += block.length;
@@ -92,9 +92,9 @@ async function* gzipMember(src: AsyncIterable<Buffer>, parallel: number): AsyncG
     p.catch(() => undefined);
     inFlight.push(p);
     dict = Buffer.from(block.subarray(Math.max(0, block.length - WINDOW)));
-    if (inFlight.length >= parallel) yield await (inFlight.shift() as Promise<Buffer>);
+    if (inFlight.length >= parallel) yield* await (inFlight.shift() as Promise<Buffer[]>);
   }
-  while (inFlight.length) yield await (inFlight.shift() as Promise<Buffer>);
+  while (inFlight.length) yield* await (inFlight.shift() as Promise<Buffer[]>);
   yield FINAL_BLOCK;
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
