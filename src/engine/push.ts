@@ -4,10 +4,10 @@
  * Local layers are stored uncompressed; a registry gets gzip. A layer never pushed before is
  * compressed while it uploads (one streamed PATCH, then the PUT naming the digest the content store
  * computed), by Berth's block-parallel gzip (layer/pgzip.ts: 1 MiB blocks on the thread pool,
- * Huffman-only where matches do not pay); several layers at once. The encoding is kept in the content
- * store and the layer_blobs table (diff ID -> gzip digest), so the next push of the same layer, to
- * any registry, skips compression and can skip the upload (HEAD) or mount it. Blobs the repository has are skipped (HEAD);
- * a blob the same registry holds in another repository we pulled from or pushed to is mounted
+ * Huffman-only where matches do not pay); several layers at once. The encoding is kept in the
+ * content store and the layer_blobs table (diff ID -> gzip digest), so the next push of the same
+ * layer, to any registry, skips compression. Known blobs the repository has are skipped (HEAD); a
+ * blob the same registry holds in another repository we pulled from or pushed to is mounted
  * instead of uploaded. The manifest is Docker's v2 schema 2 when every layer is gzip (what every
  * client reads), OCI otherwise. The image's RepoDigests gain repo@digest.
  */
