@@ -217,7 +217,7 @@ export class BuildContext {
   /** An empty context (a Dockerfile alone on stdin), in a temporary directory under `tmpParent`. */
   static empty(tmpParent: string, opts: ContextOptions): BuildContext {
     fs.mkdirSync(tmpParent, { recursive: true });
-    const dir = fs.mkdtempSync(path.join(tmpParent, 'ctx-'));
+    const dir = fs.mkdtempSync(path.join(tmpParent, `${process.pid}-ctx-`));
     fs.mkdirSync(path.join(dir, 'c'));
     return new BuildContext(path.join(dir, 'c'), true, opts);
   }
@@ -225,7 +225,7 @@ export class BuildContext {
   /** A tar (any compression) context, extracted under `tmpParent`. The Dockerfile is read from inside it. */
   static async fromTar(src: Readable, tmpParent: string, opts: ContextOptions = {}): Promise<BuildContext> {
     fs.mkdirSync(tmpParent, { recursive: true });
-    const dir = fs.mkdtempSync(path.join(tmpParent, 'ctx-'));
+    const dir = fs.mkdtempSync(path.join(tmpParent, `${process.pid}-ctx-`));
     try {
       const { stream } = await decompress(src);
       await applyLayer(stream, path.join(dir, 'c'));

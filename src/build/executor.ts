@@ -23,11 +23,18 @@ import type { LayerRecord } from '../snapshot/layer-store.js';
 import { mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
 import { x32AbiAvailable } from '../sys/libc.js';
 
+/** Runtime containers (and their cgroups) of RUN steps are named <prefix><builder pid>-<random>. */
+export const BUILD_CONTAINER_PREFIX = 'berth-build-';
+
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
-/** A temporary directory for one step under <root>/cache/build-tmp, removed by the caller. */
+/**
+ * A temporary directory for one step under <root>/cache/build-tmp, removed by the caller. Its name
+ * starts with the builder's pid, so `system check` can tell a crashed build's leftovers (owner dead)
+ * from a running build's (see build/check.ts).
+ */
 export function stepTempDir(engine: Engine): string {
-  const dir = path.join(engine.paths.cache, 'build-tmp', `${Date.now()}-${randomBytes(4).toString('hex')}`);
+  const dir = path.join(engine.paths.cache, 'build-tmp', `${process.pid}-${Date.now()}-${randomBytes(4).toString('hex')}`);
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
@@ -81,7 +88,9 @@ export function userFromChain(engine: Engine, top: Digest | null, spec: string):
     const [u, g] = spec.split(':');
     return { uid: Number(u), gid: g !== undefined ? Number(g) : 0 };
   }
-  const tmp = fs.mkdtempSync(path.join(engine.paths.cache, 'user-'));
+  const parent = path.join(engine.paths.cache, 'build-tmp');
+  fs.mkdirSync(parent, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(parent, `${process.pid}-user-`));
   try {
     fs.mkdirSync(path.join(tmp, 'etc'));
     for (const f of ['etc/passwd', 'etc/group']) {
@@ -157,7 +166,8 @@ export interface RunOutcome {
  */
 export async function runStep(engine: Engine, tmp: string, input: RunInput): Promise<RunOutcome> {
   const dirs = { upper: path.join(tmp, 'upper'), work: path.join(tmp, 'work'), merged: path.join(tmp, 'merged'), init: path.join(tmp, 'init') };
-  const id = `berth-build-${randomBytes(6).toString('hex')}`;
+  // The builder's pid in the name tells `system check` whether the container's build still runs.
+  const id = `${BUILD_CONTAINER_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   const runtime = new OciRuntime({ binary: engine.options.runtime ?? 'runc', root: path.join(engine.paths.runtimeState, 'build') });
   mountRootfs(engine.layers, input.top, dirs);
   try {

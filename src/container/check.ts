@@ -60,6 +60,8 @@ registerCheck(async (engine, repair, add) => {
   // Runtime state of unknown containers.
   const rtRoot = engine.paths.runtimeState;
   for (const rtName of fs.existsSync(rtRoot) ? fs.readdirSync(rtRoot) : []) {
+    // RUN containers of builds: build/check.ts removes those of dead builders and keeps running ones.
+    if (rtName === 'build') continue;
     for (const n of fs.readdirSync(path.join(rtRoot, rtName))) {
       if (ids.has(n)) continue;
       report('runtime', `${rtName} state of unknown container ${n.slice(0, 12)}`, () => svc.runtime(rtName).deleteSync(n, { force: true }));

@@ -117,4 +117,5 @@ export async function registerAllChecks(): Promise<void> {
   await import('../container/check.js');
   await import('../network/check.js');
   await import('../volume/check.js');
+  await import('../build/check.js');
 }
