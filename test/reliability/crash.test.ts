@@ -9,21 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestStore } from '../helpers.js';
-import { assertNoLeaks, assertRecoverable, makeRootfsTar, rng, runAndKill } from './support.js';
-
-const POINTS = Number(process.env.BERTH_CRASH_POINTS ?? 8);
-const SEED = Number(process.env.BERTH_CRASH_SEED ?? 20261127);
-
-interface OpStats {
-  points: number;
-  finishedBeforeKill: number;
-  /** `system check` (which ignores leftovers younger than a minute) was clean before repair. */
-  cleanWithoutRepair: number;
-  /** `--repair` had something to remove or fix. */
-  repaired: number;
-  problemKinds: Record<string, number>;
-  completedResults: number;
-}
+import { type OpStats, SEED, assertNoLeaks, makeFaultOp, makeRootfsTar, rng } from './support.js';
 
 describe('reliability: SIGKILL during store operations', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
   const s = new TestStore('crash');
@@ -48,40 +34,7 @@ describe('reliability: SIGKILL during store operations', { skip: process.getuid?
     s.cleanup();
   });
 
-  /**
-   * Measures one uninterrupted run (setup + op + teardown), then kills the op at POINTS delays
-   * spread over [5 ms, its duration].
-   */
-  async function faultOp(
-    name: string,
-    o: { setup: (i: number) => void; op: (i: number) => string[]; verify: (i: number) => boolean; teardown: (i: number) => void },
-  ): Promise<void> {
-    const st: OpStats = { points: 0, finishedBeforeKill: 0, cleanWithoutRepair: 0, repaired: 0, problemKinds: {}, completedResults: 0 };
-    stats[name] = st;
-    o.setup(-1);
-    const t0 = Date.now();
-    s.ok(o.op(-1), { timeout: 120_000 });
-    const span = Math.max(50, Date.now() - t0);
-    assert.ok(o.verify(-1), `${name}: an uninterrupted run must produce its result`);
-    o.teardown(-1);
-    for (let i = 0; i < POINTS; i++) {
-      o.setup(i);
-      const delay = Math.round(5 + (span - 5) * ((i + random()) / POINTS));
-      const out = await runAndKill(s, o.op(i), delay);
-      st.points++;
-      if (out.finished) st.finishedBeforeKill++;
-      const c = assertRecoverable(s, `${name} killed after ${delay} ms`);
-      if (c.clean) st.cleanWithoutRepair++;
-      if (c.problems.length) st.repaired++;
-      for (const p of c.problems) {
-        const kind = p.split(':')[1]?.trim() ?? '?';
-        st.problemKinds[kind] = (st.problemKinds[kind] ?? 0) + 1;
-      }
-      // Whole or absent: verify() checks a present result works and returns whether it exists.
-      if (o.verify(i)) st.completedResults++;
-      o.teardown(i);
-    }
-  }
+  const faultOp = makeFaultOp(s, random, stats);
 
   const exists = (args: string[]) => s.run(args).code === 0;
   // verify(i) checks that what the operation made works (when present) and returns whether the

@@ -34,13 +34,21 @@ export interface KillOutcome {
   /** True when the command finished before the signal landed. */
   finished: boolean;
   code: number | null;
+  /** The last 4 KiB of what it printed (stdout and stderr), to tell where the kill landed. */
+  output: string;
 }
 
 /** Starts `berth args` and SIGKILLs it after `delayMs` (unless it finished first). */
 export function runAndKill(s: TestStore, args: string[], delayMs: number, input?: string): Promise<KillOutcome> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, s.args(args), { stdio: [input ? 'pipe' : 'ignore', 'ignore', 'ignore'] });
+    const p = spawn(process.execPath, s.args(args), { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     if (input && p.stdin) p.stdin.end(input);
+    let output = '';
+    const keep = (c: Buffer) => {
+      output = (output + c.toString()).slice(-4096);
+    };
+    p.stdout?.on('data', keep);
+    p.stderr?.on('data', keep);
     let killed = false;
     const t = setTimeout(() => {
       killed = true;
@@ -48,7 +56,13 @@ export function runAndKill(s: TestStore, args: string[], delayMs: number, input?
     }, delayMs);
     p.on('exit', (code, sig) => {
       clearTimeout(t);
-      resolve({ finished: !(killed && sig === 'SIGKILL'), code });
+      // The rest of the output, unless a process the command started holds its pipes open.
+      const done = () => resolve({ finished: !(killed && sig === 'SIGKILL'), code, output });
+      const grace = setTimeout(done, 300);
+      p.on('close', () => {
+        clearTimeout(grace);
+        done();
+      });
     });
   });
 }
@@ -115,4 +129,91 @@ export function rng(seed: number): () => number {
 
 export function sha256(b: Buffer | string): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+export const POINTS = Number(process.env.BERTH_CRASH_POINTS ?? 8);
+export const SEED = Number(process.env.BERTH_CRASH_SEED ?? 20261127);
+
+export interface OpStats {
+  points: number;
+  finishedBeforeKill: number;
+  /** `system check` (which ignores leftovers younger than a minute) was clean before repair. */
+  cleanWithoutRepair: number;
+  /** `--repair` had something to remove or fix. */
+  repaired: number;
+  problemKinds: Record<string, number>;
+  completedResults: number;
+  /** Where the kills landed, when the op tells (FaultedOp.phase). */
+  phases?: Record<string, number>;
+  /** Duration of the uninterrupted run, and of the whole fault loop (kills, checks, verification). */
+  spanMs: number;
+  totalMs: number;
+}
+
+export interface FaultedOp {
+  setup: (i: number) => void;
+  op: (i: number) => string[];
+  /** Checks that what the operation made works (when present); returns whether its effect is visible. */
+  verify: (i: number) => boolean;
+  teardown: (i: number) => void;
+  /** Extra invariants checked after every kill, once the store is repaired. */
+  afterKill?: (i: number, what: string) => void | Promise<void>;
+  /** Names the phase a kill landed in from the killed command's output. */
+  phase?: (output: string) => string;
+  /**
+   * Spread the kills over [start-up, duration] instead of [5 ms, duration]: start-up is the time of
+   * `berth version`, so no kill is spent before the command does anything.
+   */
+  skipStartup?: boolean;
+}
+
+/**
+ * Returns faultOp(name, op): it measures one uninterrupted run (setup + op + teardown), then kills
+ * the op at POINTS delays spread over [5 ms (or start-up), its duration] (deterministic from `random`), and after
+ * every kill checks the store (assertRecoverable), the op's result (whole or absent) and afterKill.
+ */
+export function makeFaultOp(s: TestStore, random: () => number, stats: Record<string, OpStats>) {
+  return async (name: string, o: FaultedOp): Promise<void> => {
+    const st: OpStats = { points: 0, finishedBeforeKill: 0, cleanWithoutRepair: 0, repaired: 0, problemKinds: {}, completedResults: 0, spanMs: 0, totalMs: 0 };
+    stats[name] = st;
+    const start = Date.now();
+    let from = 5;
+    if (o.skipStartup) {
+      const t = Date.now();
+      s.ok(['version']);
+      from = Date.now() - t;
+    }
+    o.setup(-1);
+    const t0 = Date.now();
+    s.ok(o.op(-1), { timeout: 180_000 });
+    const span = Math.max(from + 50, Date.now() - t0);
+    st.spanMs = span;
+    assert.ok(o.verify(-1), `${name}: an uninterrupted run must produce its result`);
+    o.teardown(-1);
+    for (let i = 0; i < POINTS; i++) {
+      o.setup(i);
+      const delay = Math.round(from + (span - from) * ((i + random()) / POINTS));
+      const out = await runAndKill(s, o.op(i), delay);
+      st.points++;
+      if (out.finished) st.finishedBeforeKill++;
+      if (o.phase) {
+        const ph = out.finished ? 'finished' : o.phase(out.output);
+        st.phases ??= {};
+        st.phases[ph] = (st.phases[ph] ?? 0) + 1;
+      }
+      const what = `${name} killed after ${delay} ms`;
+      const c = assertRecoverable(s, what);
+      if (c.clean) st.cleanWithoutRepair++;
+      if (c.problems.length) st.repaired++;
+      for (const p of c.problems) {
+        const kind = p.split(':')[1]?.trim() ?? '?';
+        st.problemKinds[kind] = (st.problemKinds[kind] ?? 0) + 1;
+      }
+      await o.afterKill?.(i, what);
+      // Whole or absent: verify() checks a present result works and returns whether it exists.
+      if (o.verify(i)) st.completedResults++;
+      o.teardown(i);
+    }
+    st.totalMs = Date.now() - start;
+  };
 }
