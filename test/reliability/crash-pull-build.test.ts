@@ -7,14 +7,12 @@
  * directory is left. At the end earlier images and containers still work and nothing leaks.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { freePort } from '../../src/registry/test-support.js';
-import { BIN, TestStore, eventually, mountsUnder } from '../helpers.js';
-import { type OpStats, SEED, assertNoLeaks, makeFaultOp, makeRootfsTar, rng } from './support.js';
+import { TestStore, eventually, mountsUnder } from '../helpers.js';
+import { type OpStats, SEED, type ServedRegistry, assertNoLeaks, makeFaultOp, makeRootfsTar, rng, serveRegistry } from './support.js';
 
 /** Pids whose command line names this store's run root and a build container. */
 function buildProcesses(s: TestStore): string[] {
@@ -58,7 +56,7 @@ describe('reliability: SIGKILL during pull and build', { skip: process.getuid?.(
   const s = new TestStore('crash-pb');
   const random = rng(SEED + 1);
   const stats: Record<string, OpStats> = {};
-  let registry: ChildProcess | undefined;
+  let registry: ServedRegistry | undefined;
   let host = '';
   let ctx = '';
 
@@ -67,17 +65,11 @@ describe('reliability: SIGKILL during pull and build', { skip: process.getuid?.(
     // The image served: an imported 12 MiB layer and a committed 8 MiB one, both incompressible.
     s.ok(['import', makeRootfsTar(s.dir, 12, 'pulled'), 'regsrc:1']);
     s.ok(['run', '--name', 'regsrc', 'regsrc:1', 'dd', 'if=/dev/urandom', 'of=/big2', 'bs=1M', 'count=8']);
-    const port = await freePort();
-    host = `127.0.0.1:${port}`;
+    registry = await serveRegistry(path.join(s.dir, 'registry'));
+    host = registry.host;
     s.ok(['commit', 'regsrc', `${host}/crash/img:1`]);
     s.ok(['rm', 'regsrc']);
     s.ok(['rmi', 'regsrc:1']);
-    registry = spawn(process.execPath, [BIN, 'registry', 'serve', '--addr', host, '--root', path.join(s.dir, 'registry')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    registry.stdout?.on('data', (c: Buffer) => (log += c.toString()));
-    registry.stderr?.on('data', (c: Buffer) => (log += c.toString()));
-    await eventually(() => log.includes('listening') || registry?.exitCode !== null, 20_000);
-    assert.equal(registry.exitCode, null, `berth registry serve exited: ${log}`);
     s.ok(['push', `${host}/crash/img:1`], { timeout: 180_000 });
     // Pulls must fetch everything: nothing of the image stays in the store.
     s.ok(['rmi', `${host}/crash/img:1`]);
@@ -94,12 +86,7 @@ describe('reliability: SIGKILL during pull and build', { skip: process.getuid?.(
   });
   after(async () => {
     for (const [op, st] of Object.entries(stats)) console.log(`crash ${op}: ${JSON.stringify(st)}`);
-    if (registry && registry.exitCode === null && registry.signalCode === null) {
-      const exited = new Promise((r) => registry?.once('exit', r));
-      registry.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (registry.exitCode === null && registry.signalCode === null) registry.kill('SIGKILL');
-    }
+    await registry?.stop();
     s.cleanup();
   });
 

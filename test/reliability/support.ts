@@ -7,7 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO, type TestStore, conmonsFor, eventually, mountsUnder } from '../helpers.js';
+import { freePort } from '../../src/registry/test-support.js';
+import { BIN, REPO, type TestStore, conmonsFor, eventually, mountsUnder } from '../helpers.js';
 
 /**
  * A root file system tarball: busybox (so images made from it run), `/marker`, and `mb` MiB of
@@ -216,4 +217,32 @@ export function makeFaultOp(s: TestStore, random: () => number, stats: Record<st
     }
     st.totalMs = Date.now() - start;
   };
+}
+
+export interface ServedRegistry {
+  /** host:port on 127.0.0.1 */
+  host: string;
+  stop(): Promise<void>;
+}
+
+/** `berth registry serve` storing under `root`, on a free loopback port; stop() ends it. */
+export async function serveRegistry(root: string): Promise<ServedRegistry> {
+  const host = `127.0.0.1:${await freePort()}`;
+  const child = spawn(process.execPath, [BIN, 'registry', 'serve', '--addr', host, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  await eventually(() => log.includes('listening') || child.exitCode !== null, 20_000).catch(() => undefined);
+  if (!log.includes('listening')) {
+    await stop();
+    throw new Error(`berth registry serve did not start: ${log}`);
+  }
+  return { host, stop };
 }
