@@ -116,23 +116,40 @@ function patternSyntaxError(p: string): string | undefined {
 const REGEX_SPECIAL = new Set(['.', '+', '(', ')', '|', '{', '}', '$', '^', '*', '?', '[', ']', '\\', '/']);
 const reLit = (ch: string): string => (REGEX_SPECIAL.has(ch) ? `\\${ch}` : ch);
 
-/** Converts a cleaned pattern to an anchored regular expression the way patternmatcher does. */
-function toRegExp(pattern: string): RegExp {
+/** One element of a compiled pattern. */
+type GlobToken =
+  | { t: 'lit'; ch: string }
+  /** `?`: one character but `/`. */
+  | { t: 'any' }
+  | { t: 'class'; re: RegExp }
+  /** `*`: any run of characters without `/`. */
+  | { t: 'star' }
+  /** `**` (and `**` + `/`) not at the end: any number of whole directories, even none (`(?:.*\/)?`). */
+  | { t: 'dirs' }
+  /** `**` at the end: everything (`.*`). */
+  | { t: 'rest' };
+
+/**
+ * Compiles a cleaned pattern to a matcher of whole paths, with patternmatcher's meaning (it turns
+ * patterns into Go regular expressions, which match in linear time). The match simulates the
+ * pattern's automaton over the path's code points: O(path x pattern), whatever the pattern. (A
+ * JavaScript RegExp backtracks: `*a*a*a*a*a*a*a*b` against 60 `a`s took 37 s, and a hostile
+ * .dockerignore could hang a build.)
+ */
+export function compileGlob(pattern: string): (path: string) => boolean {
   const c = Array.from(pattern);
-  let re = '^';
+  const toks: GlobToken[] = [];
   for (let i = 0; i < c.length; i++) {
-    const ch = c[i];
+    const ch = c[i] as string;
     if (ch === '*') {
       if (c[i + 1] === '*') {
         i++;
         if (c[i + 1] === '/') i++;
-        // `**` at the end matches everything; elsewhere any number of whole directories (even none).
-        re += i + 1 >= c.length ? '.*' : '(?:.*/)?';
-      } else re += '[^/]*';
-    } else if (ch === '?') re += '[^/]';
+        toks.push(i + 1 >= c.length ? { t: 'rest' } : { t: 'dirs' });
+      } else toks.push({ t: 'star' });
+    } else if (ch === '?') toks.push({ t: 'any' });
     else if (ch === '\\') {
-      if (i + 1 < c.length) re += reLit(c[++i]);
-      else re += '\\\\';
+      toks.push({ t: 'lit', ch: i + 1 < c.length ? (c[++i] as string) : '\\' });
     } else if (ch === '[') {
       // Copy the class (validated by patternSyntaxError), escaping what is special in JS classes.
       let cls = '[';
@@ -144,22 +161,74 @@ function toRegExp(pattern: string): RegExp {
       for (let first = true; j < c.length && !(c[j] === ']' && !first); j++, first = false) {
         if (c[j] === '\\' && j + 1 < c.length) {
           j++;
-          cls += c[j] === '-' ? '\\-' : reLit(c[j]);
+          cls += c[j] === '-' ? '\\-' : reLit(c[j] as string);
         } else if (c[j] === '-') cls += '-';
-        else cls += reLit(c[j]);
+        else cls += reLit(c[j] as string);
       }
-      re += `${cls}]`;
+      toks.push({ t: 'class', re: new RegExp(`^${cls}]$`, 'su') });
       i = j;
-    } else re += reLit(ch);
+    } else toks.push({ t: 'lit', ch });
   }
-  return new RegExp(`${re}$`, 'su');
+  const n = toks.length;
+  // States: 2k = about to match token k; 2k+1 = inside a `dirs` token k, owing a `/`. 2n = accept.
+  const close = (set: Set<number>): Set<number> => {
+    const stack = [...set];
+    while (stack.length) {
+      const st = stack.pop() as number;
+      if (st % 2 === 1 || st === 2 * n) continue;
+      const tok = toks[st / 2] as GlobToken;
+      // star, dirs and rest can all match nothing.
+      if ((tok.t === 'star' || tok.t === 'dirs' || tok.t === 'rest') && !set.has(st + 2)) {
+        set.add(st + 2);
+        stack.push(st + 2);
+      }
+    }
+    return set;
+  };
+  return (path: string): boolean => {
+    let cur = close(new Set([0]));
+    for (const ch of path) {
+      const next = new Set<number>();
+      for (const st of cur) {
+        if (st === 2 * n) continue;
+        const k = Math.floor(st / 2);
+        const tok = toks[k] as GlobToken;
+        if (st % 2 === 1 || tok.t === 'dirs') {
+          // Inside (?:.*/): any character continues it; a `/` may also end it.
+          next.add(2 * k + 1);
+          if (ch === '/') next.add(2 * k + 2);
+          continue;
+        }
+        switch (tok.t) {
+          case 'lit':
+            if (ch === tok.ch) next.add(st + 2);
+            break;
+          case 'any':
+            if (ch !== '/') next.add(st + 2);
+            break;
+          case 'class':
+            if (tok.re.test(ch)) next.add(st + 2);
+            break;
+          case 'star':
+            if (ch !== '/') next.add(st);
+            break;
+          case 'rest':
+            next.add(st);
+            break;
+        }
+      }
+      if (next.size === 0) return false;
+      cur = close(next);
+    }
+    return cur.has(2 * n);
+  };
 }
 
 interface Compiled {
   p: IgnorePattern;
-  re: RegExp;
-  /** Per-component regexes, for canSkipDir; undefined when the component contains `**`. */
-  parts: (RegExp | undefined)[];
+  match: (path: string) => boolean;
+  /** Per-component matchers, for canSkipDir; undefined when the component contains `**`. */
+  parts: (((path: string) => boolean) | undefined)[];
 }
 
 /**
@@ -173,8 +242,8 @@ export function createMatcher(patterns: readonly IgnorePattern[]): IgnoreMatcher
     .map((p) => checkPattern({ ...p, pattern: cleanPath(p.pattern) }))
     .map((p) => ({
       p,
-      re: toRegExp(p.pattern),
-      parts: p.pattern.split('/').map((part) => (part.includes('**') ? undefined : toRegExp(part))),
+      match: compileGlob(p.pattern),
+      parts: p.pattern.split('/').map((part) => (part.includes('**') ? undefined : compileGlob(part))),
     }));
   const hasExceptions = compiled.some((c) => c.p.exclusion);
 
@@ -192,8 +261,8 @@ export function createMatcher(patterns: readonly IgnorePattern[]): IgnoreMatcher
     for (const c of compiled) {
       // An exclusion can only flip a match; an inclusion only a non-match.
       if (c.p.exclusion !== matched) continue;
-      let m = c.re.test(file);
-      for (let i = 1; !m && i < dirs.length; i++) m = c.re.test(dirs.slice(0, i).join('/'));
+      let m = c.match(file);
+      for (let i = 1; !m && i < dirs.length; i++) m = c.match(dirs.slice(0, i).join('/'));
       if (m) matched = !c.p.exclusion;
     }
     return matched;
@@ -210,7 +279,7 @@ export function createMatcher(patterns: readonly IgnorePattern[]): IgnoreMatcher
         const part = c.parts[k];
         if (part === undefined) return true;
         if (k >= dirs.length) return true;
-        if (!part.test(dirs[k])) return false;
+        if (!part(dirs[k] as string)) return false;
       }
       return false;
     });
