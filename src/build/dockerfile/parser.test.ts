@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isBerthError } from '../../errors.js';
-import { parseStages } from './instructions.js';
+import { StageVars, lintDockerfile, parseStages, stageDependencies, stagesNeededFor } from './instructions.js';
 import { extractBuilderFlags, parseDockerfile, parseJSONArray } from './parser.js';
 
 const fails = (text: string, message: string) =>
@@ -175,5 +175,92 @@ describe('parser properties', () => {
     const ast = parseDockerfile(text);
     assert.ok(ast.instructions.length > 3000);
     assert.ok(Date.now() - t < 3000, 'too slow');
+  });
+});
+
+describe('grammar-based properties: Dockerfile -> stages -> plan -> expansion -> lint', () => {
+  // Words mix plain text with every expansion form, quotes and escapes; instructions are built from
+  // docker's grammar with valid and invalid flags, so most inputs get past the parser and reach the
+  // later phases (the byte-level properties above mostly stop at the parser).
+  const word = fc.constantFrom(
+    'a', 'x.txt', '/abs/path', 'dir/', '*.log', '$A', '${A}', '${A:-def}', '${A:+alt}', '${A:?unset}', '${A%%.*}', '${A#*/}', '${A/x/y}',
+    '${B:-${A}}', '${', '$', '"quoted $A"', "'single $A'", '\\$A', 'a\\ b', '`', 'é', '80', '8080-8090/udp', '1:2', '--flag', '=', 'k=v',
+  );
+  const words = fc.array(word, { minLength: 1, maxLength: 4 }).map((a) => a.join(' '));
+  const json = fc.array(word, { minLength: 0, maxLength: 3 }).map((a) => JSON.stringify(a));
+  const stageName = fc.constantFrom('base', 'build', 'final', 'Base', '0bad', 'a-b');
+  const mount = fc.constantFrom(
+    '--mount=type=cache,target=/root/.cache',
+    '--mount=type=cache,target=/c,id=x,sharing=locked',
+    '--mount=type=bind,from=base,source=/a,target=/b',
+    '--mount=type=tmpfs,target=/t,size=1m',
+    '--mount=type=secret,id=tok,required=true',
+    '--mount=type=nope,target=/x',
+    '--mount=target',
+    '--network=none',
+    '--network=bogus',
+    '--security=insecure',
+  );
+  const instr: fc.Arbitrary<string> = fc.oneof(
+    fc.tuple(fc.constantFrom('busybox', 'scratch', '${BASE}', 'base', 'registry.local:5000/a/b:1', 'a@sha256:' + '0'.repeat(64)), fc.option(stageName), fc.option(fc.constantFrom('--platform=linux/arm64', '--platform=$BUILDPLATFORM', '--platform=bad'), { freq: 2 })).map(
+      ([img, as, pf]) => `FROM ${pf ? `${pf} ` : ''}${img}${as ? ` AS ${as}` : ''}`,
+    ),
+    fc.tuple(fc.array(mount, { maxLength: 2 }), fc.oneof(words, json)).map(([m, c]) => `RUN ${[...m, c].join(' ')}`),
+    fc.constantFrom('RUN <<EOF\necho $A\nEOF', 'RUN <<-"E" sh\n\techo x\n\tE', 'COPY <<A <<B /x/\na\nA\nb\nB'),
+    fc.tuple(fc.constantFrom('COPY', 'ADD'), fc.array(fc.constantFrom('--from=base', '--from=7', '--chown=1:1', '--chown=$A', '--chmod=755', '--chmod=x', '--link', '--exclude=*.md'), { maxLength: 1 }), words, fc.oneof(fc.constant(''), words)).map(
+      ([k, f, src, dst]) => `${k} ${[...f, src, dst].filter(Boolean).join(' ')}`,
+    ),
+    fc.tuple(fc.constantFrom('ENV', 'LABEL', 'ARG'), fc.array(fc.tuple(fc.constantFrom('A', 'B', 'BASE', 'k.v', '1x', ''), fc.option(word)), { minLength: 1, maxLength: 3 })).map(
+      ([k, kv]) => `${k} ${kv.map(([n, v]) => (v === null ? n : `${n}=${v}`)).join(' ')}`,
+    ),
+    fc.tuple(fc.constantFrom('WORKDIR', 'USER', 'EXPOSE', 'VOLUME', 'STOPSIGNAL', 'MAINTAINER', 'CMD', 'ENTRYPOINT', 'SHELL'), fc.oneof(words, json)).map(([k, a]) => `${k} ${a}`),
+    fc.tuple(fc.constantFrom('', '--interval=5s', '--timeout=0', '--retries=-1', '--start-period=1h2m', '--interval=x'), fc.oneof(fc.constant('NONE'), words.map((w) => `CMD ${w}`), json.map((j) => `CMD ${j}`))).map(
+      ([f, c]) => `HEALTHCHECK ${f} ${c}`,
+    ),
+    fc.constantFrom('ONBUILD RUN x', 'ONBUILD COPY a b', '# comment', '', 'RUN a \\\n  b'),
+  );
+  // Errors the parser must name (one in ten lines), so most files reach the later phases.
+  const bad = fc.constantFrom('RUN <<EOF', 'ONBUILD ONBUILD RUN x', 'ONBUILD FROM a', 'BOGUS x', 'COPY a \\', 'FROM');
+  const line = fc.oneof({ arbitrary: instr, weight: 30 }, { arbitrary: bad, weight: 1 });
+  const dockerfile = fc
+    .tuple(fc.constantFrom('', '', '', '# escape=`\n', '# syntax=docker/dockerfile:1\n', '# escape=x\n'), fc.array(instr, { maxLength: 4 }), fc.array(line, { minLength: 1, maxLength: 8 }))
+    .map(([dir, meta, body]) => `${dir}${meta.filter((l) => l.startsWith('ARG')).join('\n')}\nFROM busybox AS base\n${body.join('\n')}\n`);
+
+  it('every phase either works or fails with a BerthError, and terminates', () => {
+    const codes: Record<string, number> = {};
+    fc.assert(
+      fc.property(
+        dockerfile,
+        fc.dictionary(fc.constantFrom('A', 'B', 'BASE', 'HTTP_PROXY'), fc.constantFrom('v', 'x/y.z', '', 'base')),
+        fc.oneof({ arbitrary: fc.constant(undefined), weight: 4 }, { arbitrary: stageName, weight: 1 }),
+        (text, buildArgs, target) => {
+          const t = Date.now();
+          try {
+            const ast = parseDockerfile(text);
+            const parsed = parseStages(ast, { platform: { os: 'linux', architecture: 'amd64' }, buildArgs });
+            stagesNeededFor(parsed.stages, target);
+            stageDependencies(parsed.stages);
+            for (const st of parsed.stages) {
+              const vars = new StageVars({ buildArgs, metaArgs: parsed.metaArgs, predefinedArgs: parsed.predefinedArgs }, { PATH: '/bin' }, parsed.escape);
+              for (const c of st.commands) vars.expandStep(c);
+            }
+            codes.ok = (codes.ok ?? 0) + 1;
+          } catch (e) {
+            assert.ok(isBerthError(e) && e.code !== 'internal', `unexpected ${e instanceof Error ? e.stack : String(e)} for\n${text}`);
+            codes[(e as { code: string }).code] = (codes[(e as { code: string }).code] ?? 0) + 1;
+          }
+          try {
+            lintDockerfile(text, { buildArgs });
+          } catch (e) {
+            assert.ok(isBerthError(e) && e.code !== 'internal', `lint: unexpected ${e instanceof Error ? e.stack : String(e)} for\n${text}`);
+          }
+          // A guard against a hang, not a speed test (inputs are a few hundred bytes).
+          assert.ok(Date.now() - t < 2000, `took ${Date.now() - t} ms for\n${text}`);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    // The grammar must reach the later phases, not only the parser's errors.
+    assert.ok((codes.ok ?? 0) > 300, `only ${codes.ok} of 3000 Dockerfiles got through every phase: ${JSON.stringify(codes)}`);
   });
 });
