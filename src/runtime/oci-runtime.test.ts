@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isBerthError } from '../errors.js';
 import { OciRuntime, classifyStartError, runtimeErrorText, signalNumber } from './oci-runtime.js';
@@ -49,5 +53,55 @@ describe('OciRuntime', () => {
   });
   it('failed_precondition for a missing binary', () => {
     assert.throws(() => new OciRuntime({ binary: 'no-such-runtime-xyz', root: '/tmp/x' }), (e) => isBerthError(e, 'failed_precondition'));
+  });
+});
+
+describe('start through the exec fifo', () => {
+  // Plays runc's part: a process (reaped at once by its parent shell) that waits to open
+  // <root>/<id>/exec.fifo for writing, writes its byte and ends at once, like an init whose command
+  // exits immediately. The event loop is busy meanwhile, as on a loaded machine: when it runs again,
+  // the process is gone and the byte is still in the pipe.
+  const setup = () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-fifo-'));
+    fs.mkdirSync(path.join(root, 'c1'));
+    const fifo = path.join(root, 'c1', 'exec.fifo');
+    execFileSync('mkfifo', [fifo]);
+    return { root, fifo };
+  };
+  const block = (ms: number) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      /* busy */
+    }
+  };
+  it('a command that ended before the event loop saw its byte still started', async () => {
+    const { root, fifo } = setup();
+    try {
+      // A shell that reaps the writer the moment it ends (as conmon does), writing its pid to a file.
+      const pidFile = path.join(root, 'pid');
+      execFileSync('sh', ['-c', '( (printf 0 > "$0") & echo $! > "$1"; wait ) </dev/null >/dev/null 2>&1 &', fifo, pidFile]);
+      let pid = 0;
+      for (const end = Date.now() + 10_000; !pid && Date.now() < end; ) pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : 0;
+      assert.ok(pid > 0, 'the writer started');
+      const rt = new OciRuntime({ binary: 'runc', root });
+      const started = rt.start('c1', { initPid: pid });
+      // Busy in the check phase: the next loop iteration runs the due timer before polling the fifo.
+      setImmediate(() => block(300));
+      await started;
+      assert.equal(fs.existsSync(fifo), false, 'the fifo is removed: the container is marked started');
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
+  });
+  it('an init that died without sending its byte is an error', async () => {
+    const { root, fifo } = setup();
+    try {
+      const pid = Number(execFileSync('sh', ['-c', 'true </dev/null >/dev/null 2>&1 & echo $!'], { encoding: 'utf8' }).trim());
+      const rt = new OciRuntime({ binary: 'runc', root });
+      await assert.rejects(rt.start('c1', { initPid: pid }), /exited before it could start/);
+      assert.equal(fs.existsSync(fifo), true);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });

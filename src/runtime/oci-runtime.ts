@@ -7,7 +7,7 @@
  * `globalArgs` and `execArgs` give conmon the arguments it needs.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, openSync, unlinkSync } from 'node:fs';
+import { accessSync, constants as fsConstants, openSync, readSync, unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
@@ -336,14 +336,24 @@ function startThroughFifo(fd: number, fifo: string, initPid: number): Promise<vo
       }
       resolve();
     };
+    // Init's byte, if it sent one: already counted, or still in the pipe (read it now; the socket
+    // still owns the fd, so this happens before finish destroys it).
+    const sentByte = (): boolean => {
+      if (got > 0) return true;
+      try {
+        return readSync(fd, Buffer.alloc(16), 0, 16, null) > 0;
+      } catch {
+        return false;
+      }
+    };
     // An init that dies before opening its end would leave the read waiting for ever. One that
-    // exec'd a short command (`true`) may be gone before its byte is read: give the read a moment.
+    // exec'd a short command (`true`) is gone too, maybe before the socket's events ran (a loaded
+    // machine runs this timer first): the byte in the pipe decides, no waiting needed.
     const watch = setInterval(() => {
       try {
         process.kill(initPid, 0);
       } catch {
-        clearInterval(watch);
-        setTimeout(() => finish(got > 0 ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start')), 50);
+        finish(sentByte() ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
       }
     }, 50);
     sock.on('data', (b: Buffer) => {
