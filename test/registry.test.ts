@@ -218,6 +218,17 @@ describe('registries: pull, push, login, run of a missing image', { skip }, () =
     const ok = s.ok(['pull', '--platform', 'linux/s390x', `${h}/busybox:multi`]);
     assert.match(ok, new RegExp(`Digest: ${sha256(buf)}`));
     assert.ok(inspect(s, `${h}/busybox:multi`).RepoDigests.includes(`${h}/busybox@${sha256(buf)}`));
+
+    // An index with another platform only, pulled without --platform: the host's is not there.
+    const onlyOther = Buffer.from(JSON.stringify({ ...index, manifests: [index.manifests[0]] }));
+    await new RegistryClient({ host: h }).putManifest('busybox', 'other-only', onlyOther, MediaTypes.OciIndex);
+    const none = s.run(['pull', `${h}/busybox:other-only`]);
+    assert.equal(none.code, 1, none.stdout);
+    assert.match(none.stderr, /no matching manifest for linux\/amd64/);
+    assert.match(none.stderr, /linux\/s390x/);
+    assert.match(none.stderr, new RegExp(`${h}/busybox:other-only`));
+    assert.equal(s.run(['image', 'inspect', `${h}/busybox:other-only`]).code, 1);
+    storeIsClean(s);
   });
 
   test('mirrors: docker.io names are pulled from a configured mirror first', () => {

@@ -170,7 +170,14 @@ async function pullOne(engine: Engine, clients: RegistryClient[], ref: Reference
   const fromIndex = doc.kind === 'index';
   if (doc.kind === 'index') {
     const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
-    const desc = selectPlatform(doc.index, want);
+    let desc: Descriptor;
+    try {
+      desc = selectPlatform(doc.index, want);
+    } catch (e) {
+      // Name the image (and so its registry): the index alone does not say which pull failed.
+      if (e instanceof BerthError) throw new BerthError(e.code, `${familiarString(ref)}: ${e.message}`, { cause: e, ...(e.hint ? { hint: e.hint } : {}) });
+      throw e;
+    }
     const m = await c.getManifest(repo, desc.digest, ManifestAcceptTypes, withSignal(opts.signal));
     doc = parseManifest(m.buf, m.mediaType);
     if (doc.kind !== 'manifest') throw corrupt(`the index of ${familiarString(ref)} names another index for ${formatPlatform(want)}`);
