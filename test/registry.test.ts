@@ -387,9 +387,21 @@ describe('registries: a registry that lies about digests leaves nothing behind',
         layers: [{ mediaType: MediaTypes.OciLayer, digest: diffId, size: layer.length }],
       }),
     );
+    // A third: the config verifies against its digest but is not JSON.
+    const config3 = Buffer.from('{"architecture": "amd64", "os": ');
+    const manifest3 = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaTypes.OciManifest,
+        config: { mediaType: MediaTypes.OciConfig, digest: sha256(config3), size: config3.length },
+        layers: [{ mediaType: MediaTypes.OciLayer, digest: diffId, size: layer.length }],
+      }),
+    );
     server = http.createServer((req, res) => {
       const url = req.url ?? '';
       if (url === '/v2/') return res.writeHead(200).end('{}');
+      if (url.startsWith('/v2/badcfg/manifests/')) return res.writeHead(200, { 'content-type': MediaTypes.OciManifest }).end(manifest3);
+      if (url === `/v2/badcfg/blobs/${sha256(config3)}`) return res.writeHead(200).end(config3);
       if (url.startsWith('/v2/slow/manifests/')) return res.writeHead(200, { 'content-type': MediaTypes.OciManifest }).end(manifest);
       if (url === `/v2/slow/blobs/${sha256(config)}`) return res.writeHead(200).end(config);
       if (url === `/v2/slow/blobs/${diffId}`) {
@@ -431,6 +443,12 @@ describe('registries: a registry that lies about digests leaves nothing behind',
     assert.match(stderr, /interrupted by SIGINT|canceled/);
     assert.deepEqual(fs.readdirSync(ingest), []);
     assert.deepEqual(fs.readdirSync(path.join(s.root, 'layers')), []);
+    storeIsClean(s);
+
+    const r3 = await runAsync(s, ['pull', `${h}/badcfg:1`]);
+    assert.equal(r3.code, 1, r3.stdout);
+    assert.match(r3.stderr, new RegExp(`the image config of ${h}/badcfg:1 .* from registry ${h}: .*not valid JSON`));
+    assert.equal(s.ok(['images', '-q']).trim(), '');
     storeIsClean(s);
 
     const r2 = await runAsync(s, ['pull', `${h}/baddiff:1`]);

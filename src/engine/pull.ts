@@ -193,7 +193,13 @@ async function pullOne(engine: Engine, clients: RegistryClient[], ref: Reference
   const cfgBuf = engine.blobs.has(cfgDesc.digest)
     ? engine.blobs.readBuffer(cfgDesc.digest)
     : await c.getBlobBuffer(repo, cfgDesc, withSignal(opts.signal));
-  const config: ImageConfig = parseImageConfig(cfgBuf);
+  let config: ImageConfig;
+  try {
+    config = parseImageConfig(cfgBuf);
+  } catch (e) {
+    if (!(e instanceof BerthError)) throw e;
+    throw new BerthError(e.code, `the image config of ${familiarString(ref)} (${cfgDesc.digest}) from registry ${c.host}: ${e.message}`, { cause: e });
+  }
   if (config.rootfs.diff_ids.length !== manifest.layers.length)
     throw corrupt(`image ${familiarString(ref)}: its manifest has ${manifest.layers.length} layers but its config ${config.rootfs.diff_ids.length} diff ids`);
   if (opts.platform && !fromIndex) {

@@ -88,12 +88,15 @@ describe('RegistryClient against a misbehaving registry', () => {
     await assert.rejects(client().getManifest('x', 'latest'), (e) => isBerthError(e, 'corrupt'));
   });
 
-  test('invalid JSON in a manifest is corrupt', async () => {
+  test('invalid JSON in a manifest is corrupt, naming the manifest and the registry', async () => {
     routes['/v2/x/manifests/latest'] = (_q, r) => {
       r.writeHead(200, { 'content-type': MediaTypes.OciManifest });
       r.end('{"schemaVersion": 2, "config": ');
     };
-    await assert.rejects(client().getManifest('x', 'latest'), (e) => isBerthError(e, 'corrupt') && /not valid JSON/.test(e.message));
+    await assert.rejects(
+      client().getManifest('x', 'latest'),
+      (e) => isBerthError(e, 'corrupt') && /not valid JSON/.test(e.message) && e.message.includes(`${host}/x:latest`) && e.message.includes(`registry ${host}`),
+    );
   });
 
   test('a blob with the wrong content is corrupt and leaves nothing behind', async () => {

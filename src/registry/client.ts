@@ -278,7 +278,14 @@ export class RegistryClient {
       }
     }
     const ct = res.headers.get('content-type')?.split(';')[0].trim();
-    const parsed = parseManifest(buf, ct);
+    let parsed: ReturnType<typeof parseManifest>;
+    try {
+      parsed = parseManifest(buf, ct);
+    } catch (e) {
+      if (!(e instanceof BerthError)) throw e;
+      const sep = isDigest(ref) ? '@' : ':';
+      throw new BerthError(e.code, `manifest ${this.display(repo)}${sep}${ref} from registry ${this.host}: ${e.message}`, { cause: e, ...(e.hint ? { hint: e.hint } : {}) });
+    }
     return { buf, mediaType: parsed.mediaType, digest };
   }
 
