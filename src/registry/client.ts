@@ -19,7 +19,7 @@ import type { BlobInfo, BlobStore } from '../content/store.js';
 import { BerthError, type ErrorCode, corrupt, invalidArgument, notFound } from '../errors.js';
 import type { Descriptor } from '../image/oci.js';
 import { MediaTypes, ManifestAcceptTypes, parseManifest } from '../image/oci.js';
-import { type FetchFn, type TlsSettings, certificateHint, certificateProblem, registryFetch } from './transport.js';
+import { type FetchFn, type TlsSettings, certificateHint, certificateProblem, registryFetch, uploadFetch } from './transport.js';
 
 export interface RegistryCredentials {
   username: string;
@@ -219,6 +219,8 @@ export class RegistryClient {
   private readonly userAgent: string;
   private readonly credentialSource: (() => Promise<RegistryCredentials | undefined>) | undefined;
   private readonly fetch: FetchFn;
+  /** For requests that stream a body (see uploadFetch). */
+  private readonly uploadFetch: FetchFn;
   private readonly insecureConfig: string | undefined;
   private creds: Promise<RegistryCredentials | undefined> | undefined;
   private basePromise: Promise<string> | undefined;
@@ -237,6 +239,7 @@ export class RegistryClient {
     this.credentialSource = opts.credentials;
     this.insecureConfig = opts.insecureConfig;
     this.fetch = registryFetch(this.allowHttp, opts.tls);
+    this.uploadFetch = uploadFetch(this.allowHttp, opts.tls);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -854,7 +857,8 @@ export class RegistryClient {
       const body = o.body?.();
       let res: Response;
       try {
-        res = await this.fetch(url, {
+        const streamed = body !== undefined && !Buffer.isBuffer(body);
+        res = await (streamed ? this.uploadFetch : this.fetch)(url, {
           method: o.method,
           headers,
           body: body as unknown as RequestInit["body"],
