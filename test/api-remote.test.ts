@@ -224,6 +224,53 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     rok(['rm', '-f', 'tty1']);
   });
 
+  it('run -it: the detach keys leave the container running (berth --host)', { skip: !which('script') && 'needs script(1)' }, async () => {
+    const berth = `${process.execPath} ${BIN} --host unix://${svc.socket}`;
+    const child = spawn('script', ['-qec', `${berth} run -it --name dt1 --network none busybox sh`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    const code = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    await eventually(() => store.run(['inspect', '--format', '{{.State.Status}}', 'dt1']).stdout.trim() === 'running', 20_000);
+    await new Promise((r) => setTimeout(r, 500));
+    child.stdin?.write('echo still-here\r');
+    await eventually(() => out.includes('still-here'), 10_000);
+    child.stdin?.write('\x10\x11');
+    assert.equal(await Promise.race([code, new Promise((r) => setTimeout(() => r('timeout'), 15_000))]), 0, out);
+    assert.match(out, /read escape sequence/);
+    assert.equal(store.ok(['inspect', '--format', '{{.State.Status}}', 'dt1']).trim(), 'running');
+    rok(['rm', '-f', 'dt1']);
+  });
+
+  it('history, commit, export, save, load, import, image prune', () => {
+    const hfmt = ['history', '--format', '{{.ID}}|{{.CreatedSince}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', 'busybox'];
+    assert.equal(rok(hfmt), store.ok(hfmt));
+    assert.equal(rok(['history', '-q', 'busybox']), store.ok(['history', '-q', 'busybox']));
+    rok(['run', '-d', '--network', 'none', '--name', 'cm1', 'busybox', 'sleep', '1000']);
+    rok(['exec', 'cm1', 'sh', '-c', 'echo kept > /kept']);
+    const id = rok(['commit', '-m', 'remote commit', '-c', 'ENV X=1', 'cm1', 'committed:1']).trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.match(store.ok(['image', 'inspect', '--format', '{{.Config.Env}} {{.Comment}}', 'committed:1']), /X=1.*remote commit/);
+    const exp = path.join(store.dir, 'export.tar');
+    rok(['export', '-o', exp, 'cm1']);
+    const entries = spawnSync('tar', ['tf', exp]).stdout.toString();
+    assert.match(entries, /^(\.\/)?kept$/m);
+    rok(['rm', '-f', 'cm1']);
+    const imported = rok(['import', '-c', 'CMD ["/bin/sh"]', exp, 'imported:1']).trim();
+    assert.match(imported, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(rok(['run', '--rm', '--network', 'none', 'imported:1', 'cat', '/kept']), 'kept\n');
+    const saved = path.join(store.dir, 'saved.tar');
+    rok(['save', '-o', saved, 'committed:1']);
+    assert.match(spawnSync('tar', ['tf', saved]).stdout.toString(), /^manifest\.json$/m);
+    rok(['rmi', 'committed:1']);
+    assert.equal(rok(['load', '-i', saved]), 'Loaded image: committed:1\n');
+    assert.equal(store.ok(['load', '-i', saved]), 'Loaded image: committed:1\n');
+    const oci = store.run([...H, 'save', '--format', 'oci-dir', '-o', path.join(store.dir, 'oci'), 'committed:1']);
+    assert.equal(oci.code, 125);
+    assert.match(oci.stderr, /"berth image save --format oci-dir" does not run over --host\/BERTH_HOST: the API saves docker-archive only/);
+    rok(['rmi', 'committed:1', 'imported:1']);
+    assert.match(rok(['image', 'prune', '-f']), /Total reclaimed space: /);
+  });
+
   it('refuses what cannot go remote with exit 125 and a reason', () => {
     const stats = remote(['stats', '--no-stream']);
     assert.equal(stats.code, 125);

@@ -43,6 +43,8 @@ export async function runRemote(host: string, def: CommandDef, p: ParsedArgs, ct
     const set = Array.isArray(v) ? v.length > 0 : v !== undefined && v !== false && v !== spec?.default;
     if (set) return refuse(`${key} --${flag}`, why);
   }
+  const other = cmd.refuse?.(p);
+  if (other) return refuse(`${key} ${other.what}`, other.why);
   const client = new ApiClient(host);
   try {
     return await cmd.run(client, ctx, p);

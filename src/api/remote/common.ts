@@ -9,6 +9,8 @@ export interface RemoteCommand {
   run: (c: ApiClient, ctx: CliContext, p: ParsedArgs) => Promise<number>;
   /** Flags the API cannot carry: setting one is refused (exit 125) with the reason. */
   localOnly?: Record<string, string>;
+  /** Other uses it cannot carry (a flag's value, an argument): the reason, refused like localOnly. */
+  refuse?: (p: ParsedArgs) => { what: string; why: string } | undefined;
 }
 
 export type RemoteTable = Record<string, RemoteCommand>;

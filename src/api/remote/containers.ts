@@ -7,6 +7,7 @@ import type { CliContext } from '../../cli/context.js';
 import { alignColumns, formatRows } from '../../cli/format.js';
 import { createOptionsFromFlags, readEnvFile } from '../../cli/run-options.js';
 import type { CreateOptions } from '../../container/service.js';
+import { parseDetachKeys } from '../../container/attach.js';
 import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
 import { humanSize, parseSignal, timeAgo } from '../../util/human.js';
 import { type ApiClient, demuxTo } from '../client.js';
@@ -76,7 +77,10 @@ async function attachAndWait(
 ): Promise<number> {
   const n = enc(id);
   if (o.tty && o.stdin && !ctx.stdin.isTTY) throw invalidArgument('the input device is not a TTY');
-  const conn = await c.hijack(`/containers/${n}/attach${qs({ stream: true, stdout: true, stderr: true, stdin: o.stdin, detachKeys: o.detachKeys })}`);
+  // Detach keys as the local CLI has them: ctrl-p,ctrl-q with a TTY unless --detach-keys says otherwise.
+  const keys = o.stdin && (o.tty || o.detachKeys !== undefined) ? parseDetachKeys(o.detachKeys) : [];
+  const detachKeys = keys.length ? (o.detachKeys ?? 'ctrl-p,ctrl-q') : undefined;
+  const conn = await c.hijack(`/containers/${n}/attach${qs({ stream: true, stdout: true, stderr: true, stdin: o.stdin, detachKeys })}`);
   // Like the docker CLI: an AutoRemove container is waited for until it is gone.
   const waited = o.start ? c.json<{ StatusCode: number; Error: { Message: string } | null }>('POST', `/containers/${n}/wait?condition=${o.autoRemove ? 'removed' : 'next-exit'}`) : undefined;
   waited?.catch(() => undefined);
@@ -84,6 +88,10 @@ async function attachAndWait(
   const resize = () => void c.json('POST', `/containers/${n}/resize${qs({ h: ctx.stdout.rows ?? 24, w: ctx.stdout.columns ?? 80 })}`).catch(() => undefined);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const forward = (sig: NodeJS.Signals) => void c.json('POST', `/containers/${n}/kill?signal=${sig}`).catch(() => undefined);
+  // The service ends the stream both when the container's output ends and when the user typed the
+  // detach keys: which one it was is known here, from what stdin sent.
+  let matched = 0;
+  let detached = false;
   try {
     if (o.start) {
       try {
@@ -100,7 +108,11 @@ async function attachAndWait(
     }
     if (o.sigProxy && !o.tty) for (const s of signals) process.on(s, forward);
     if (o.stdin) {
-      ctx.stdin.on('data', (d: Buffer) => conn.socket.write(d));
+      ctx.stdin.on('data', (d: Buffer) => {
+        conn.socket.write(d);
+        for (const b of d) matched = b === keys[matched] ? matched + 1 : b === keys[0] ? 1 : 0;
+        if (matched === keys.length) detached = true;
+      });
       ctx.stdin.on('end', () => (conn.socket as unknown as { end(): void }).end());
       ctx.stdin.resume();
     }
@@ -111,15 +123,14 @@ async function attachAndWait(
     for (const s of signals) process.off(s, forward);
     if (o.stdin) ctx.stdin.destroy();
   }
-  // The stream ends when the container's output does, or when the user detached.
-  let state: InspectDoc | undefined;
-  try {
-    state = await c.json<InspectDoc>('GET', `/containers/${n}/json`);
-  } catch (e) {
-    if (!isNotFound(e)) throw e; // removed (--rm): the wait below has its exit code
-  }
-  if (state?.State.Running) {
-    if (o.stdin) {
+  if (detached && keys.length) {
+    let state: InspectDoc | undefined;
+    try {
+      state = await c.json<InspectDoc>('GET', `/containers/${n}/json`);
+    } catch (e) {
+      if (!isNotFound(e)) throw e; // removed (--rm): the wait below has its exit code
+    }
+    if (state?.State.Running) {
       ctx.err('\nread escape sequence');
       return 0;
     }
@@ -391,6 +402,32 @@ export const CONTAINER_COMMANDS: RemoteTable = {
     run: async (c, ctx, p) => {
       const changes = await c.json<{ Path: string; Kind: number }[] | null>('GET', `/containers/${enc(p.args[0] as string)}/changes`);
       for (const ch of changes ?? []) ctx.out(`${KIND_LETTER[ch.Kind] ?? 'C'} ${ch.Path}`);
+      return 0;
+    },
+  },
+  'container commit': {
+    run: async (c, ctx, p) => {
+      const q = new URLSearchParams({ container: p.args[0] as string, pause: p.flags.pause === false ? '0' : '1' });
+      const tag = p.args[1];
+      if (tag) {
+        const slash = tag.lastIndexOf('/');
+        const colon = tag.lastIndexOf(':');
+        q.set('repo', colon > slash ? tag.slice(0, colon) : tag);
+        if (colon > slash) q.set('tag', tag.slice(colon + 1));
+      }
+      if (str(p, 'message')) q.set('comment', str(p, 'message') as string);
+      if (str(p, 'author')) q.set('author', str(p, 'author') as string);
+      for (const ch of list(p, 'change')) q.append('changes', ch);
+      ctx.out((await c.json<{ Id: string }>('POST', `/commit?${q}`, {})).Id);
+      return 0;
+    },
+  },
+  'container export': {
+    run: async (c, ctx, p) => {
+      const out = str(p, 'output');
+      if (!out && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+      const { saveTo } = await import('./images.js');
+      await saveTo(ctx, await c.stream('GET', `/containers/${enc(p.args[0] as string)}/export`), out);
       return 0;
     },
   },

@@ -67,7 +67,6 @@ async function buildRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promis
   const progress = str(p, 'progress') ?? 'auto';
   if (!['auto', 'plain', 'tty', 'quiet'].includes(progress)) throw invalidArgument(`invalid --progress "${progress}": use auto, plain, tty or quiet`);
   if (/^(https?|git):\/\/|^git@/.test(src)) throw invalidArgument(`building from a remote context (${src}) is not supported`, { hint: 'clone or download it and build the directory' });
-  if (src === '-' || file === '-') throw new BerthError('not_implemented', 'over --host, build reads its context from a directory only (not from stdin)', { hint: 'build from a directory, or run the build without --host' });
   const tags = list(p, 'tag');
   for (const t of tags) parseReference(t);
   const { BuildContext } = await import('../../build/context.js');
@@ -158,7 +157,124 @@ async function contextTar(context: import('../../build/context.js').BuildContext
   return pack as unknown as NodeJS.ReadableStream;
 }
 
+/** A request body read from FILE or stdin (`-`), as the local commands read it. */
+function inputOf(ctx: CliContext, file: string | undefined, what: string): NodeJS.ReadableStream {
+  if (file === undefined || file === '-') {
+    if (ctx.stdin.isTTY) throw invalidArgument(`requested ${what} from stdin, but stdin is empty`, { hint: 'use -i FILE or pipe an archive in' });
+    return ctx.stdin;
+  }
+  if (!fs.existsSync(file)) throw new BerthError('not_found', `open ${file}: no such file or directory`);
+  return fs.createReadStream(file, { highWaterMark: 1 << 20 });
+}
+
+/** A response body to FILE (written aside, renamed when complete) or stdout (never a terminal). */
+export async function saveTo(ctx: CliContext, res: NodeJS.ReadableStream, output: string | undefined): Promise<void> {
+  const { pipeline } = await import('node:stream/promises');
+  if (!output) {
+    await pipeline(res, ctx.stdout, { end: false });
+    return;
+  }
+  const tmp = `${output}.tmp-${process.pid}`;
+  try {
+    await pipeline(res, fs.createWriteStream(tmp));
+    fs.renameSync(tmp, output);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
 export const IMAGE_COMMANDS: RemoteTable = {
+  'image history': {
+    run: async (c, ctx, p) => {
+      const rows = await c.json<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }[]>('GET', `/images/${enc(p.args[0] as string)}/history`);
+      const noTrunc = bool(p, 'no-trunc');
+      const human = p.flags.human !== false;
+      const idOf = (id: string) => (id === '<missing>' || noTrunc ? id : id.slice(7, 19));
+      if (bool(p, 'quiet')) {
+        for (const r of rows) ctx.out(idOf(r.Id));
+        return 0;
+      }
+      const now = Date.now();
+      const out = rows.map((r) => ({
+        ID: idOf(r.Id),
+        CreatedSince: !r.Created ? 'N/A' : human ? timeAgo(r.Created * 1000, now) : new Date(r.Created * 1000).toISOString(),
+        CreatedAt: !r.Created ? '' : new Date(r.Created * 1000).toISOString(),
+        CreatedBy: noTrunc || r.CreatedBy.length <= 45 ? r.CreatedBy : `${r.CreatedBy.slice(0, 44)}…`,
+        Size: human ? humanSize(r.Size) : String(r.Size),
+        Comment: r.Comment,
+      }));
+      ctx.stdout.write(
+        formatRows(str(p, 'format'), out, {
+          defaultTable: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
+          headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' },
+        }),
+      );
+      return 0;
+    },
+  },
+  'image import': {
+    run: async (c, ctx, p) => {
+      const [file, tag] = p.args as [string, string | undefined];
+      if (/^https?:\/\//.test(file)) throw invalidArgument('importing from a URL is not supported', { hint: 'download the file first' });
+      const q = new URLSearchParams({ fromSrc: '-' });
+      if (tag) {
+        parseReference(tag);
+        const t = splitTag(tag);
+        q.set('repo', t.repo);
+        if (t.tag) q.set('tag', t.tag);
+      }
+      for (const ch of list(p, 'change')) q.append('changes', ch);
+      if (str(p, 'message')) q.set('message', str(p, 'message') as string);
+      const res = await c.stream('POST', `/images/create?${q}`, inputOf(ctx, file, 'import'), { contentType: 'application/x-tar' });
+      let id = '';
+      await readJsonLines(res, (m) => {
+        if (m.status) id = m.status;
+      });
+      ctx.out(id);
+      return 0;
+    },
+    localOnly: { platform: 'the service imports for its own platform' },
+  },
+  'image save': {
+    run: async (c, ctx, p) => {
+      const output = str(p, 'output');
+      if (!output && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
+      const q = new URLSearchParams();
+      for (const a of p.args) q.append('names', a);
+      await saveTo(ctx, await c.stream('GET', `/images/get?${q}`), output);
+      return 0;
+    },
+    refuse: (p) => {
+      const f = str(p, 'format');
+      return f && f !== 'docker-archive' ? { what: `--format ${f}`, why: 'the API saves docker-archive only' } : undefined;
+    },
+  },
+  'image load': {
+    run: async (c, ctx, p) => {
+      const res = await c.stream('POST', `/images/load${qs({ quiet: bool(p, 'quiet') })}`, inputOf(ctx, str(p, 'input'), 'load'), { contentType: 'application/x-tar' });
+      await readJsonLines(res, (m) => {
+        if (m.stream && !bool(p, 'quiet')) ctx.stdout.write(m.stream);
+      });
+      return 0;
+    },
+  },
+  'image prune': {
+    run: async (c, ctx, p) => {
+      const r = await c.json<{ ImagesDeleted: ({ Untagged?: string; Deleted?: string })[] | null; SpaceReclaimed: number }>(
+        'POST',
+        `/images/prune${qs({ filters: filtersParam(list(p, 'filter'), bool(p, 'all') ? { dangling: ['false'] } : {}) })}`,
+      );
+      const del = r.ImagesDeleted ?? [];
+      if (del.length) {
+        ctx.out('Deleted Images:');
+        for (const x of del) if (x.Untagged) ctx.out(`untagged: ${x.Untagged}`);
+        for (const x of del) if (x.Deleted) ctx.out(`deleted: ${x.Deleted}`);
+        ctx.out('');
+      }
+      ctx.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed)}`);
+      return 0;
+    },
+  },
   'image ls': {
     run: async (c, ctx, p) => {
       const refs = [...list(p, 'filter').filter((f) => f.startsWith('reference=')).map((f) => f.slice(10)), ...p.args];
@@ -284,6 +400,7 @@ export const IMAGE_COMMANDS: RemoteTable = {
   },
   'image build': {
     run: buildRemote,
+    refuse: (p) => (p.args[0] === '-' || str(p, 'file') === '-' ? { what: 'with a context or Dockerfile on stdin', why: 'remote builds send a directory as the context' } : undefined),
     localOnly: {
       secret: 'build secrets are read from files on this machine; the API has no secret transport',
       check: 'the Dockerfile check runs locally: berth build --check without --host',
