@@ -203,23 +203,32 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.equal(store.ok(['ps', '-aq']).trim(), '');
   });
 
-  it('run -it and exec -it through a pty: the terminal size reaches the container (berth --host and docker v28)', { skip: !which('script') && 'needs script(1)' }, () => {
+  it('run -it and exec -it through a pty: the terminal size reaches the container (berth --host and docker v28)', { skip: !which('script') && 'needs script(1)' }, async () => {
     const berth = `${process.execPath} ${BIN} --host unix://${svc.socket}`;
-    const inPty = (cmd: string) => spawnSync('script', ['-qec', cmd, '/dev/null'], { timeout: 60_000, env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: path.join(store.dir, 'docker-config') } });
+    // script's stdin stays open until the command ends, as a user's terminal does.
+    const inPty = async (cmd: string) => {
+      const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: path.join(store.dir, 'docker-config') } });
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+      const status = await Promise.race([new Promise<number | null>((r) => child.once('exit', (c) => r(c))), new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+      child.stdin?.end();
+      if (child.exitCode === null) child.kill('SIGKILL');
+      return { status, stdout: out };
+    };
     // The resize follows the start (as with docker): the command waits a moment before it looks.
-    const r = inPty(`stty rows 41 cols 103; ${berth} run --rm -it --network none busybox sh -c 'sleep 0.5; stty size; exit 4'`);
-    assert.equal(r.status, 4, r.stdout.toString());
-    assert.match(r.stdout.toString(), /41 103\r*$/m);
+    const r = await inPty(`stty rows 41 cols 103; ${berth} run --rm -it --network none busybox sh -c 'sleep 0.5; stty size; exit 4'`);
+    assert.equal(r.status, 4, r.stdout);
+    assert.match(r.stdout, /41 103\r*$/m);
     rok(['run', '-d', '--network', 'none', '--name', 'tty1', 'busybox', 'sleep', '1000']);
-    const e = inPty(`stty rows 37 cols 91; ${berth} exec -it tty1 sh -c 'stty size; tty'`);
-    assert.equal(e.status, 0, e.stdout.toString());
-    assert.match(e.stdout.toString(), /37 91\r*$/m);
-    assert.match(e.stdout.toString(), /\/dev\/pts\/\d+/);
+    const e = await inPty(`stty rows 37 cols 91; ${berth} exec -it tty1 sh -c 'stty size; tty'`);
+    assert.equal(e.status, 0, e.stdout);
+    assert.match(e.stdout, /37 91\r*$/m);
+    assert.match(e.stdout, /\/dev\/pts\/\d+/);
     if (fs.existsSync('/usr/local/bin/docker')) {
       // docker sends ConsoleSize with the exec: the size holds from the first instruction.
-      const d = inPty(`stty rows 29 cols 77; /usr/local/bin/docker exec -it tty1 stty size`);
-      assert.equal(d.status, 0, d.stdout.toString());
-      assert.match(d.stdout.toString(), /29 77\r*$/m);
+      const d = await inPty(`stty rows 29 cols 77; /usr/local/bin/docker exec -it tty1 stty size`);
+      assert.equal(d.status, 0, d.stdout);
+      assert.match(d.stdout, /29 77\r*$/m);
     }
     rok(['rm', '-f', 'tty1']);
   });
@@ -242,7 +251,7 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
   });
 
   it('history, commit, export, save, load, import, image prune', () => {
-    const hfmt = ['history', '--format', '{{.ID}}|{{.CreatedSince}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', 'busybox'];
+    const hfmt = ['history', '--format', '{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', 'busybox'];
     assert.equal(rok(hfmt), store.ok(hfmt));
     assert.equal(rok(['history', '-q', 'busybox']), store.ok(['history', '-q', 'busybox']));
     rok(['run', '-d', '--network', 'none', '--name', 'cm1', 'busybox', 'sleep', '1000']);
