@@ -91,6 +91,10 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     const top = rok(['top', 'r2']);
     assert.match(top.split('\n')[0] as string, /PID/);
     assert.match(top, /sleep 1000/);
+    rok(['run', '-d', '--network', 'none', '--name', 'at1', 'busybox', 'sh', '-c', 'sleep 1; echo late; exit 6']);
+    const att = remote(['attach', '--no-stdin', 'at1']);
+    assert.deepEqual([att.code, att.stdout], [6, 'late\n']);
+    rok(['rm', 'at1']);
     assert.equal(rok(['kill', 'r2']), 'r2\n');
     assert.equal(rok(['wait', 'r2']), '137\n');
     const bad = remote(['kill', 'nope']);
