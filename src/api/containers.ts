@@ -2,6 +2,7 @@
  * /containers/* : Docker's shapes around ContainerService (no lifecycle logic here).
  */
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import { matchLabels } from '../util/filters.js';
 import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
@@ -398,9 +399,16 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
     const data = Buffer.from(`${ts ? `${l.time} ` : ''}${l.text}${l.newline ? '\n' : ''}`);
     res.write(tty ? data : frame(l.stream === 'stderr' ? 2 : 1, data));
   };
+  const follow = qBool(q, 'follow') && opts.until === undefined;
+  // Right after an exit the monitor may still be draining the output into the log (conmon writes
+  // the exit file first): a reader that is not following waits for it (briefly) to see it all.
+  if (!follow && !live(rec)) {
+    const writer = logWriterPid(svc, rec);
+    for (let i = 0; i < 40 && writer && pidAlive(writer); i++) await new Promise((r) => setTimeout(r, 25));
+  }
   const offset = logSize(file);
   for (const l of readLog(file, opts)) emit(l);
-  if (qBool(q, 'follow') && opts.until === undefined) {
+  if (follow) {
     const id = rec.config.id;
     let cur: ContainerRecord | undefined = rec;
     // Like dockerd: following a container that was created but never started waits for its start.
@@ -410,7 +418,7 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
     }
     if (!cur || ctx.signal.aborted) return void res.end();
     // Started meanwhile (it may already have exited: its monitor's exit still marks the end).
-    const monitorPid = cur === rec ? (live(rec) ? rec.state.monitorPid : 0) : cur.state.monitorPid;
+    const monitorPid = logWriterPid(svc, cur);
     await followLog(
       file,
       offset,
@@ -424,6 +432,21 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
     );
   }
   res.end();
+}
+
+/**
+ * The monitor writing a container's log: its recorded pid while it runs, and after the exit the
+ * conmon of conmon.pid while that is still alive (it drains the output after writing the exit file).
+ */
+function logWriterPid(svc: ContainerService, rec: ContainerRecord): number {
+  if (live(rec)) return rec.state.monitorPid;
+  if (rec.state.status === 'created') return 0;
+  try {
+    const pid = Number(fs.readFileSync(svc.dirs(rec.config.id).monitorPidFile, 'utf8').trim());
+    return pid > 0 && pidAlive(pid) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'conmon' ? pid : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Attach: stream output (and take stdin) through a hijacked connection, framed unless TTY. */

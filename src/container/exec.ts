@@ -16,6 +16,8 @@ export interface ExecOptions {
   user?: string;
   workdir?: string;
   privileged?: boolean;
+  /** A TTY's initial size: runc sizes the exec's terminal before the command starts. */
+  consoleSize?: { rows: number; cols: number };
 }
 
 /** Writes the process spec next to the bundle and returns its path (the caller deletes it). */
@@ -42,6 +44,7 @@ export function execProcessSpec(svc: ContainerService, rec: ContainerRecord, o: 
     proc.capabilities = { bounding: all, effective: all, permitted: all };
   }
   delete proc.consoleSize;
+  if (o.tty && o.consoleSize) proc.consoleSize = { height: o.consoleSize.rows, width: o.consoleSize.cols };
   const file = path.join(d.run, `exec-${randomBytes(6).toString('hex')}.json`);
   fs.writeFileSync(file, JSON.stringify(proc));
   return file;
@@ -57,14 +60,15 @@ export interface ExecProcess {
 /**
  * Starts `cmd` in the running container through the runtime (`runc exec`). stdin/stdout/stderr are
  * pipes (with `tty` the runtime allocates the terminal and copies through its own stdio;
- * `consoleSize` is its initial size, which runc copies to the container's terminal at start).
+ * `consoleSize` is its initial size: in the process spec, and on script's pty, whose size runc
+ * copies to the container's terminal when it starts forwarding resizes).
  * `onStderr` receives the process' stderr; the runtime's own "exec failed" noise is turned into
  * the 126/127 exit codes instead. The spec file is deleted when the process ends.
  */
 export function spawnExec(
   svc: ContainerService,
   rec: ContainerRecord,
-  o: ExecOptions & { stdin?: boolean; detach?: boolean; onStderr?: (b: Buffer) => void; consoleSize?: { rows: number; cols: number } },
+  o: ExecOptions & { stdin?: boolean; detach?: boolean; onStderr?: (b: Buffer) => void },
 ): ExecProcess {
   if (rec.state.status === 'paused') throw new BerthError('conflict', `Container ${rec.config.id} is paused, unpause the container before exec`);
   if (rec.state.status !== 'running') throw new BerthError('conflict', `Container ${rec.config.id} is not running`);
