@@ -109,6 +109,8 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     const fmt = ['ps', '-a', '--format', '{{.ID}}|{{.Names}}|{{.Image}}|{{.Command}}|{{.Ports}}|{{.Labels}}|{{.State}}|{{.CreatedAt}}'];
     assert.equal(rok(fmt), store.ok(fmt));
     assert.equal(rok(['ps', '-aq']), store.ok(['ps', '-aq']));
+    const sfmt = ['ps', '-a', '-s', '--format', '{{.Names}} {{.Size}}'];
+    assert.equal(rok(sfmt), store.ok(sfmt));
     assert.equal(rok(['start', 'c1']), 'c1\n');
     assert.equal(rok(['wait', 'c1']), '0\n');
     assert.equal(rok(['logs', 'c1']), 'hi\n');

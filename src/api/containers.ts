@@ -66,7 +66,17 @@ export function registerContainers(router: Router, st: ApiState): void {
     const filters = qFilters(q, CONTAINER_FILTERS);
     const limit = qInt(q, 'limit') ?? -1;
     const recs = listContainers(svc, { all: qBool(q, 'all'), last: limit, filters });
-    sendJson(ctx, 200, recs.map(psEntry));
+    // size=1: the writable layer's size, and with the image's (docker's SizeRw and SizeRootFs).
+    const size = qBool(q, 'size');
+    sendJson(
+      ctx,
+      200,
+      recs.map((r) => {
+        if (!size) return psEntry(r);
+        const rw = svc.writableLayerUsage(r.config.id).bytes;
+        return { ...psEntry(r), SizeRw: rw, SizeRootFs: rw + (svc.engine.images.get(r.config.imageId)?.size ?? 0) };
+      }),
+    );
   });
 
   router.add('POST', '/containers/create', async (ctx) => {
