@@ -762,8 +762,11 @@ export class ContainerService {
     const d = this.dirs(id);
     const rt = this.runtime(rec.config.runtime);
     if (hasRuntimeState(rt, id)) rt.deleteSync(id);
-    unmountRootfs(d.merged);
-    if (isMounted(d.merged)) throw new BerthError('unavailable', `container ${rec.config.name}: its root file system is busy`);
+    // Usually unmounted when the exit was recorded: checking first keeps the FFI library unloaded.
+    if (isMounted(d.merged)) {
+      unmountRootfs(d.merged);
+      if (isMounted(d.merged)) throw new BerthError('unavailable', `container ${rec.config.name}: its root file system is busy`);
+    }
     this.store.updateState(id, (s) => ({ ...s, status: 'removing' }));
     mark('remove: marked');
     removeCgroup(`${this.engine.paths.cgroupParent}/${id}`);
