@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Docker from 'dockerode';
@@ -254,6 +255,24 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.match(out, /read escape sequence/);
     assert.equal(store.ok(['inspect', '--format', '{{.State.Status}}', 'dt1']).trim(), 'running');
     rok(['rm', '-f', 'dt1']);
+  });
+
+  it('attach with stdin to a TTY container: without detachKeys the service detaches on ctrl-p ctrl-q, as dockerd does', async () => {
+    const id = rok(['run', '-dit', '--name', 'dt2', '--network', 'none', 'busybox', 'sh']).trim();
+    const sock = net.connect(svc.socket);
+    let got = '';
+    const ended = new Promise<void>((r) => sock.once('close', () => r()));
+    sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    sock.write(`POST /v1.45/containers/${id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+    await eventually(() => got.includes('101'), 10_000);
+    sock.write('echo still-here\n');
+    await eventually(() => got.includes('still-here'), 10_000);
+    sock.write('\x10\x11');
+    const result = await Promise.race([ended.then(() => 'closed'), new Promise((r) => setTimeout(() => r('timeout'), 10_000))]);
+    sock.destroy();
+    assert.equal(result, 'closed', 'the service ended the attach on the default detach keys');
+    assert.equal(store.ok(['inspect', '--format', '{{.State.Status}}', 'dt2']).trim(), 'running', 'detached, not stopped');
+    rok(['rm', '-f', 'dt2']);
   });
 
   it('history, commit, export, save, load, import, image prune', () => {

@@ -495,7 +495,8 @@ async function attach(ctx: ApiContext, st: ApiState): Promise<void> {
       stdout: sink(1, wantOut),
       stderr: sink(2, wantErr),
       ...(wantIn ? { stdin } : {}),
-      detachKeys: wantIn && detachKeys !== null ? parseDetachKeys(detachKeys) : [],
+      // dockerd's default (ctrl-p ctrl-q) when the client names none, as the local CLI does for a TTY.
+      detachKeys: wantIn && (detachKeys !== null || tty) ? parseDetachKeys(detachKeys ?? undefined) : [],
     });
     const onGone = () => s.close();
     ctx.signal.addEventListener('abort', onGone, { once: true });
