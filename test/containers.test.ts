@@ -196,6 +196,13 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     assert.equal(piped.stdout, 'got:hello\n');
     const cat = s.run(['run', '--rm', '-i', 'busybox', 'wc', '-c'], { input: 'x'.repeat(100_000) });
     assert.equal(cat.stdout.trim(), '100000');
+    // exec -it: the terminal's size holds from the command's first instruction.
+    s.ok(['run', '-d', '--name', 'ttyx', 'busybox', 'sleep', '100']);
+    const ex = `stty rows 33 cols 99; node ${s.args(['exec', '-it', 'ttyx', 'stty', 'size']).map((a) => `'${a}'`).join(' ')}`;
+    const e = spawnSync('script', ['-qfec', ex, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(e.status, 0, e.stdout + e.stderr);
+    assert.match(e.stdout, /33 99\r?$/m);
+    s.ok(['rm', '-f', 'ttyx']);
   });
 
   test('logs: --tail, --since, -t, -f follows until exit, stderr kept apart', async () => {

@@ -411,6 +411,8 @@ export async function exec(ctx: CliContext, p: ParsedArgs): Promise<number> {
   if (u !== undefined) o.user = u;
   const w = str(p, 'workdir');
   if (w !== undefined) o.workdir = w;
+  // The terminal's size from the command's first instruction (runc would copy it only after the start).
+  if (tty && ctx.stdout.isTTY && ctx.stdout.rows && ctx.stdout.columns) o.consoleSize = { rows: ctx.stdout.rows, cols: ctx.stdout.columns };
   const specFile = execProcessSpec(svc, rec, o);
   const rt = svc.runtime(rec.config.runtime);
   const args = ['--root', rt.root, 'exec', '--process', specFile];
