@@ -50,6 +50,18 @@ export function execProcessSpec(svc: ContainerService, rec: ContainerRecord, o: 
   return file;
 }
 
+/**
+ * Docker's exit code for an exec the runtime could not start, from the tail of the runtime's
+ * stderr: 127 when the command is not found, 126 when it cannot be run; undefined when the
+ * command did start (its own exit code stands).
+ */
+export function execFailureCode(runtimeStderr: string): 126 | 127 | undefined {
+  if (!/exec failed|unable to start/.test(runtimeStderr)) return undefined;
+  if (/executable file not found|no such file or directory/.test(runtimeStderr)) return 127;
+  if (/permission denied/.test(runtimeStderr)) return 126;
+  return undefined;
+}
+
 /** A running `exec`: the runtime's child process and its exit status once it ends. */
 export interface ExecProcess {
   child: import('node:child_process').ChildProcess;
@@ -96,10 +108,7 @@ export function spawnExec(
     });
     child.on('close', (code, signal) => {
       fs.rmSync(specFile, { force: true });
-      const failed = /exec failed|unable to start/.test(tail);
-      if (failed && /executable file not found|no such file or directory/.test(tail)) resolve(127);
-      else if (failed && /permission denied/.test(tail)) resolve(126);
-      else resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1));
+      resolve(execFailureCode(tail) ?? code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1));
     });
   });
   return { child, exited };

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { attach, parseDetachKeys, resizeTerminal } from '../../container/attach.js';
 import type { LogLine } from '../../container/logs.js';
@@ -405,7 +406,7 @@ export async function exec(ctx: CliContext, p: ParsedArgs): Promise<number> {
   if (tty && !ctx.stdin.isTTY && !bool(p, 'detach')) throw invalidArgument('the input device is not a TTY');
   const { readEnvFile } = await import('../run-options.js');
   const envs = [...list(p, 'env-file').flatMap(readEnvFile), ...list(p, 'env')];
-  const { execProcessSpec } = await import('../../container/exec.js');
+  const { execFailureCode, execProcessSpec } = await import('../../container/exec.js');
   const o: import('../../container/exec.js').ExecOptions = { cmd, env: envs, tty, privileged: bool(p, 'privileged') };
   const u = str(p, 'user');
   if (u !== undefined) o.user = u;
@@ -431,13 +432,9 @@ export async function exec(ctx: CliContext, p: ParsedArgs): Promise<number> {
       });
       child.on('error', reject);
       child.on('close', (code, signal) => {
-        if (/executable file not found|no such file or directory/.test(tail) && /exec failed|unable to start/.test(tail)) {
-          ctx.err(`OCI runtime exec failed: ${tail.trim().split('\n').pop()}`);
-          resolve(127);
-        } else if (/permission denied/.test(tail) && /exec failed|unable to start/.test(tail)) {
-          ctx.err(`OCI runtime exec failed: ${tail.trim().split('\n').pop()}`);
-          resolve(126);
-        } else resolve(code ?? (signal ? 128 + 9 : 1));
+        const failed = execFailureCode(tail);
+        if (failed !== undefined) ctx.err(`OCI runtime exec failed: ${tail.trim().split('\n').pop()}`);
+        resolve(failed ?? code ?? (signal ? 128 + (os.constants.signals[signal] ?? 9) : 1));
       });
     });
   } finally {
