@@ -1,13 +1,16 @@
 /**
  * 20 berth processes at once on one store: each runs a container from the same image, commits it,
  * removes it, runs its new image, and tags the shared image under its own name and under one name
- * all of them fight over. No update may be lost, no record corrupt, nothing may deadlock.
+ * all of them fight over. Then 20 processes pull the same image (a layer none of them has) from
+ * Berth's registry on 127.0.0.1 and tag it. No update may be lost, no record corrupt, nothing may
+ * deadlock.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type RunResult, TestStore } from '../helpers.js';
-import { assertNoLeaks, integrity } from './support.js';
+import { type ServedRegistry, assertNoLeaks, integrity, serveRegistry } from './support.js';
 
 const WORKERS = Number(process.env.BERTH_CONCURRENCY ?? 20);
 
@@ -68,5 +71,37 @@ describe('reliability: 20 concurrent berth processes on one store', { skip: proc
     assert.equal(integrity(s), 'ok');
     assert.match(s.ok(['system', 'check']), /store is consistent/);
     await assertNoLeaks(s, 'after the concurrent run');
+  });
+
+  test('pull and tag the same image at once: one image, whole layers, every tag, no deadlock', async () => {
+    let registry: ServedRegistry | undefined;
+    try {
+      registry = await serveRegistry(path.join(s.dir, 'registry'));
+      const ref = `${registry.host}/shared/pulled:1`;
+      // An image with a layer of its own (4 MiB of random bytes and a marker), pushed, then removed
+      // here: every worker must download and unpack that layer, all at the same time.
+      s.ok(['run', '--name', 'seed', 'busybox', 'sh', '-c', 'head -c 4194304 /dev/urandom > /blob && md5sum /blob > /blob.md5 && echo pulled-ok > /marker']);
+      s.ok(['commit', 'seed', ref]);
+      s.ok(['rm', 'seed']);
+      s.ok(['push', ref], { timeout: 120_000 });
+      s.ok(['rmi', ref]);
+      const failures: string[] = [];
+      const worker = async (w: number) => {
+        for (const args of [['pull', ref], ['tag', ref, `pulled${w}:latest`]]) {
+          const r = await runAsync(s, args, 240_000);
+          if (r.code !== 0) failures.push(`worker ${w}: berth ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+        }
+      };
+      await Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(i + 1)));
+      assert.deepEqual(failures, []);
+      const id = s.ok(['image', 'inspect', '--format', '{{.Id}}', ref]).trim();
+      for (let w = 1; w <= WORKERS; w++) assert.equal(s.ok(['image', 'inspect', '--format', '{{.Id}}', `pulled${w}:latest`]).trim(), id, `pulled${w} lost or points elsewhere`);
+      assert.equal(s.ok(['run', '--rm', ref, 'sh', '-c', 'cat /marker && md5sum -c /blob.md5 >/dev/null && echo whole']).trim(), 'pulled-ok\nwhole');
+      assert.equal(integrity(s), 'ok');
+      assert.match(s.ok(['system', 'check']), /store is consistent/);
+      await assertNoLeaks(s, 'after the concurrent pulls');
+    } finally {
+      await registry?.stop();
+    }
   });
 });
