@@ -489,6 +489,8 @@ export function topLevelHelp(): string {
     '  --root string       Root of persistent storage (default /var/lib/berth, env BERTH_ROOT)',
     '  --runroot string    Root of per-boot state (default /run/berth, env BERTH_RUNROOT)',
     '  --runtime string    OCI runtime (default runc)',
+    '  -H, --host string   Engine API socket to run commands through instead of the local store',
+    '                      (unix:///run/berth/berth.sock; env BERTH_HOST; see berth system service)',
     '  -D, --debug         Print error causes',
     '  -v, --version       Print version information and quit',
     '',
