@@ -135,3 +135,14 @@ export function int(p: ParsedArgs, name: string): number | undefined {
   const v = p.flags[name];
   return typeof v === 'number' ? v : undefined;
 }
+
+/** Repeated KEY=VALUE flags (`--label`, `--opt`) as a map; a bare KEY maps to ''. */
+export function keyValues(values: string[], what: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq === 0) throw new BerthError('invalid_argument', `invalid ${what} "${v}": use key=value`);
+    out[eq < 0 ? v : v.slice(0, eq)] = eq < 0 ? '' : v.slice(eq + 1);
+  }
+  return out;
+}

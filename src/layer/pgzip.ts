@@ -18,6 +18,7 @@
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import zlib from 'node:zlib';
+import { rechunk } from '../util/chunks.js';
 
 const BLOCK = 1 << 20;
 const SAMPLE = 32 << 10;
@@ -56,28 +57,6 @@ async function compressBlock(block: Buffer, dict: Buffer | undefined): Promise<B
   return [lz, await fast(rest, sample)];
 }
 
-/** Splits a stream into buffers of exactly `size` bytes (the last one shorter). */
-async function* blocks(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const c0 of src) {
-    let c = c0;
-    while (n + c.length >= size) {
-      const take = size - n;
-      parts.push(c.subarray(0, take));
-      // A read of exactly one block (the content store reads 1 MiB at a time) needs no copy.
-      yield parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-      parts = [];
-      n = 0;
-      c = c.subarray(take);
-    }
-    if (c.length) {
-      parts.push(c);
-      n += c.length;
-    }
-  }
-  if (n) yield Buffer.concat(parts);
-}
 
 async function* gzipMember(src: AsyncIterable<Buffer>, parallel: number): AsyncGenerator<Buffer> {
   yield HEADER;
@@ -85,7 +64,7 @@ async function* gzipMember(src: AsyncIterable<Buffer>, parallel: number): AsyncG
   let size = 0;
   let dict: Buffer | undefined;
   const inFlight: Promise<Buffer[]>[] = [];
-  for await (const block of blocks(src, BLOCK)) {
+  for await (const block of rechunk(src, BLOCK)) {
     crc = crc32(block, crc);
     size += block.length;
     const p = compressBlock(block, dict);

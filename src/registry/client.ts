@@ -20,6 +20,7 @@ import { BerthError, type ErrorCode, corrupt, invalidArgument, notFound } from '
 import type { Descriptor } from '../image/oci.js';
 import { MediaTypes, ManifestAcceptTypes, parseManifest } from '../image/oci.js';
 import { type FetchFn, type TlsSettings, certificateHint, certificateProblem, registryFetch, uploadFetch } from './transport.js';
+import { rechunk } from '../util/chunks.js';
 
 export interface RegistryCredentials {
   username: string;
@@ -186,27 +187,6 @@ async function drain(res: Response): Promise<void> {
   await res.body?.cancel().catch(() => {});
 }
 
-/** Splits a stream into buffers of exactly `size` bytes (the last one shorter). Holds at most one chunk. */
-async function* rechunk(src: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let n = 0;
-  for await (const c0 of src) {
-    let c = c0;
-    while (n + c.length >= size) {
-      const take = size - n;
-      parts.push(c.subarray(0, take));
-      yield Buffer.concat(parts);
-      parts = [];
-      n = 0;
-      c = c.subarray(take);
-    }
-    if (c.length) {
-      parts.push(c);
-      n += c.length;
-    }
-  }
-  if (n) yield Buffer.concat(parts);
-}
 
 /** A registry client. Cheap to create; keep one per registry for token reuse. */
 export class RegistryClient {

@@ -55,13 +55,4 @@ export async function eachArg(ctx: CliContext, args: string[], fn: (a: string) =
   return failed ? 1 : 0;
 }
 
-/** "KEY=VALUE" flags as a map, like the local volume/network commands. */
-export function keyValues(values: string[], what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq === 0) throw invalidArgument(`invalid ${what} "${v}": use key=value`);
-    out[eq < 0 ? v : v.slice(0, eq)] = eq < 0 ? '' : v.slice(eq + 1);
-  }
-  return out;
-}
+export { keyValues } from '../../cli/args.js';

@@ -4,7 +4,7 @@ import { ContainerStore } from '../../container/store.js';
 import { BerthError, invalidArgument } from '../../errors.js';
 import { NetworkService } from '../../network/service.js';
 import { matchLabels, parseFilters } from '../../util/filters.js';
-import { type ParsedArgs, bool, list, str } from '../args.js';
+import { type ParsedArgs, bool, keyValues, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { formatRows } from '../format.js';
 import { goTime, printJson } from './common.js';
@@ -13,15 +13,6 @@ async function service(ctx: CliContext): Promise<NetworkService> {
   return new NetworkService(await ctx.engine());
 }
 
-function keyValues(values: string[], what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq === 0) throw invalidArgument(`invalid ${what} "${v}": use key=value`);
-    out[eq < 0 ? v : v.slice(0, eq)] = eq < 0 ? '' : v.slice(eq + 1);
-  }
-  return out;
-}
 
 export async function createNetwork(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);

@@ -1,10 +1,10 @@
 /** `berth volume ...`: thin edge over VolumeService. */
 import { dockerVolumeInspect } from '../../compat/volume-inspect.js';
-import { BerthError, invalidArgument } from '../../errors.js';
+import { BerthError } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
 import { parseFilters } from '../../util/filters.js';
 import { VolumeService } from '../../volume/service.js';
-import { type ParsedArgs, bool, list, str } from '../args.js';
+import { type ParsedArgs, bool, keyValues, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { formatRows } from '../format.js';
 import { printJson } from './common.js';
@@ -13,15 +13,6 @@ async function service(ctx: CliContext): Promise<VolumeService> {
   return new VolumeService(await ctx.engine());
 }
 
-function keyValues(values: string[], what: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const v of values) {
-    const eq = v.indexOf('=');
-    if (eq === 0) throw invalidArgument(`invalid ${what} "${v}": use key=value`);
-    out[eq < 0 ? v : v.slice(0, eq)] = eq < 0 ? '' : v.slice(eq + 1);
-  }
-  return out;
-}
 
 export async function createVolume(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
