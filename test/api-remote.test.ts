@@ -71,6 +71,32 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.equal(noImage.code, 125);
   });
 
+  it('cp both ways (files, directories, renames, tar streams) as locally', () => {
+    const work = fs.mkdtempSync(path.join(store.dir, 'cp-'));
+    fs.mkdirSync(path.join(work, 'd', 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(work, 'd', 'sub', 'f'), 'hello\n');
+    fs.writeFileSync(path.join(work, 't.txt'), 'top\n');
+    fs.chownSync(path.join(work, 't.txt'), 1234, 1234);
+    rok(['run', '-d', '--network', 'none', '--name', 'cp1', 'busybox', 'sleep', '1000']);
+    rok(['cp', path.join(work, 't.txt'), 'cp1:/tmp/']);
+    rok(['cp', path.join(work, 'd'), 'cp1:/tmp/dcopy']);
+    rok(['cp', path.join(work, 't.txt'), 'cp1:/tmp/renamed.txt']);
+    assert.equal(store.ok(['exec', 'cp1', 'sh', '-c', 'cat /tmp/t.txt /tmp/dcopy/sub/f /tmp/renamed.txt; stat -c %u:%g /tmp/t.txt']), 'top\nhello\ntop\n0:0\n', 'without -a the files belong to root, as docker does');
+    rok(['cp', 'cp1:/tmp/dcopy', path.join(work, 'out')]);
+    assert.equal(fs.readFileSync(path.join(work, 'out', 'sub', 'f'), 'utf8'), 'hello\n');
+    fs.mkdirSync(path.join(work, 'into'));
+    rok(['cp', 'cp1:/tmp/t.txt', `${path.join(work, 'into')}/`]);
+    assert.equal(fs.readFileSync(path.join(work, 'into', 't.txt'), 'utf8'), 'top\n');
+    const tarOut = remote(['cp', 'cp1:/tmp/t.txt', '-']);
+    assert.equal(tarOut.code, 0, tarOut.stderr);
+    assert.equal(tarOut.stdout.slice(0, 5), 't.txt', 'a tar stream whose entry is the file');
+    const missing = remote(['cp', 'cp1:/nonexist', path.join(work, 'x')]);
+    assert.equal(missing.code, store.run(['cp', 'cp1:/nonexist', path.join(work, 'x')]).code);
+    assert.match(missing.stderr, /Could not find the file \/nonexist/);
+    assert.equal(remote(['cp', '-L', 'cp1:/tmp/t.txt', path.join(work, 'x')]).code, 125, 'refused, not silently ignored');
+    rok(['rm', '-f', 'cp1']);
+  });
+
   it('exec, pause/unpause, restart, rename, top, diff, kill, wait as locally', () => {
     rok(['run', '-d', '--network', 'none', '--name', 'r1', 'busybox', 'sleep', '1000']);
     const e = remote(['exec', 'r1', 'sh', '-c', 'echo x; echo y >&2; touch /newfile; exit 4']);

@@ -146,3 +146,10 @@ export function keyValues(values: string[], what: string): Record<string, string
   }
   return out;
 }
+
+/** `cp`'s CONTAINER:PATH operand as [container, path]; undefined for a local path or '-'. */
+export function parseCpArg(s: string): [string, string] | undefined {
+  if (s.startsWith('/') || s.startsWith('.') || s === '-') return undefined;
+  const i = s.indexOf(':');
+  return i > 0 ? [s.slice(0, i), s.slice(i + 1)] : undefined;
+}

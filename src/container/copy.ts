@@ -127,12 +127,13 @@ function chownTree(p: string, uid: number, gid: number): void {
   if (fs.lstatSync(p).isDirectory()) for (const n of fs.readdirSync(p)) chownTree(path.join(p, n), uid, gid);
 }
 
-async function packTree(from: string, name: string, out: Writable): Promise<void> {
+/** Packs `from` as a tar whose top entry is `name`; `owner` replaces every entry's uid/gid. */
+export async function packTree(from: string, name: string, out: Writable, owner?: { uid: number; gid: number }): Promise<void> {
   const pack = tar.pack();
   const done = pipeline(pack, out);
   const add = async (abs: string, rel: string): Promise<void> => {
     const st = fs.lstatSync(abs);
-    const base = { name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+    const base = { name: rel, mode: st.mode & 0o7777, uid: owner?.uid ?? st.uid, gid: owner?.gid ?? st.gid, mtime: st.mtime };
     if (st.isDirectory()) {
       await entry(pack, { ...base, type: 'directory' });
       for (const n of fs.readdirSync(abs).sort()) await add(path.join(abs, n), `${rel}/${n}`);
@@ -151,6 +152,29 @@ async function packTree(from: string, name: string, out: Writable): Promise<void
 
 function entry(pack: tar.Pack, h: Partial<tar.Header> & { name: string }): Promise<void> {
   return new Promise((res, rej) => pack.entry(h as tar.Header, (e) => (e ? rej(e) : res())));
+}
+
+/**
+ * `cp CONTAINER:SRC DST` on the client's side of the API: the tar the archive endpoint sent (one
+ * top entry, SRC's name) lands in DST if it is a directory, else becomes DST. Entries are confined
+ * to the destination as they are in a container (a hostile server cannot write elsewhere).
+ */
+export async function extractCopyTo(dst: string, src: Readable): Promise<void> {
+  if (fs.existsSync(dst) && fs.statSync(dst).isDirectory()) {
+    await extractTarInRoot(path.resolve(dst), '', src);
+    return;
+  }
+  if (dst.endsWith('/')) throw notFound(`destination directory ${dst} does not exist`);
+  const tmp = fs.mkdtempSync(path.join(path.dirname(path.resolve(dst)), '.berth-cp-'));
+  try {
+    await extractTarInRoot(tmp, '', src);
+    const top = fs.readdirSync(tmp);
+    if (top.length !== 1) throw invalidArgument(`the archive holds ${top.length} top entries, expected 1`);
+    fs.rmSync(dst, { recursive: true, force: true });
+    fs.renameSync(path.join(tmp, top[0] as string), dst);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Extracts a tar stream under root/relDir; every entry's parent is resolved inside root. */

@@ -2,7 +2,7 @@
  * Container commands over the Engine API: the docker CLI's call sequences (create, attach before
  * start, wait next-exit, exec create/start/inspect, resize on SIGWINCH) with the local CLI's output.
  */
-import { type ParsedArgs, bool, int, list, str } from '../../cli/args.js';
+import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../../cli/args.js';
 import type { CliContext } from '../../cli/context.js';
 import { alignColumns, formatRows } from '../../cli/format.js';
 import { createOptionsFromFlags, readEnvFile } from '../../cli/run-options.js';
@@ -428,6 +428,59 @@ export const CONTAINER_COMMANDS: RemoteTable = {
       if (!out && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
       const { saveTo } = await import('./images.js');
       await saveTo(ctx, await c.stream('GET', `/containers/${enc(p.args[0] as string)}/export`), out);
+      return 0;
+    },
+  },
+  'container cp': {
+    localOnly: { 'follow-link': 'the archive endpoint copies a link as a link' },
+    run: async (c, ctx, p) => {
+      const [src, dst] = p.args as [string, string];
+      const from = parseCpArg(src);
+      const to = parseCpArg(dst);
+      if (from && to) throw invalidArgument('copying between containers is not supported');
+      if (!from && !to) throw invalidArgument('must specify at least one container source');
+      const { pipeline } = await import('node:stream/promises');
+      if (from) {
+        const res = await c.stream('GET', `/containers/${enc(from[0])}/archive${qs({ path: from[1] })}`);
+        if (dst === '-') await pipeline(res, ctx.stdout, { end: false });
+        else await (await import('../../container/copy.js')).extractCopyTo(dst, res);
+        return 0;
+      }
+      const [ctr, cpath] = to as [string, string];
+      const put = async (dir: string, body: NodeJS.ReadableStream) => {
+        const res = await c.stream('PUT', `/containers/${enc(ctr)}/archive${qs({ path: dir })}`, body, { contentType: 'application/x-tar' });
+        res.resume();
+      };
+      if (src === '-') {
+        await put(cpath, ctx.stdin);
+        return 0;
+      }
+      const fs = await import('node:fs');
+      const path = await import('node:path');
+      if (!fs.existsSync(src)) throw new BerthError('not_found', `lstat ${src}: no such file or directory`);
+      // Into an existing directory under SRC's name, else as the new name DST (docker's rules).
+      let dir = cpath;
+      let name = path.basename(src);
+      try {
+        const head = await c.stream('HEAD', `/containers/${enc(ctr)}/archive${qs({ path: cpath })}`);
+        head.resume();
+        const stat = JSON.parse(Buffer.from(String(head.headers['x-docker-container-path-stat'] ?? ''), 'base64').toString() || '{}') as { mode?: number };
+        const isDir = Math.floor((stat.mode ?? 0) / 2 ** 31) % 2 === 1;
+        if (!isDir) {
+          dir = path.posix.dirname(cpath);
+          name = path.posix.basename(cpath);
+        }
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+        if (cpath.endsWith('/')) throw new BerthError('not_found', `destination directory ${cpath} does not exist`);
+        dir = path.posix.dirname(cpath);
+        name = path.posix.basename(cpath);
+      }
+      const { PassThrough } = await import('node:stream');
+      const tarStream = new PassThrough();
+      const { packTree } = await import('../../container/copy.js');
+      const packed = packTree(src, name, tarStream, bool(p, 'archive') ? undefined : { uid: 0, gid: 0 });
+      await Promise.all([put(dir, tarStream), packed]);
       return 0;
     },
   },

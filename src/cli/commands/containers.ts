@@ -9,7 +9,7 @@ import { ContainerService, pidAlive } from '../../container/service.js';
 import type { ContainerRecord } from '../../container/types.js';
 import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
-import { type ParsedArgs, bool, int, list, str } from '../args.js';
+import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { createOptionsFromFlags } from '../run-options.js';
 import { goTime, parseFilterFlags, parseUntil, printJson } from './common.js';
@@ -571,13 +571,8 @@ export async function cp(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const { copyFromContainer, copyToContainer } = await import('../../container/copy.js');
   const [src, dst] = p.args as [string, string];
-  const split = (s: string): [string, string] | undefined => {
-    if (s.startsWith('/') || s.startsWith('.') || s === '-') return undefined;
-    const i = s.indexOf(':');
-    return i > 0 ? [s.slice(0, i), s.slice(i + 1)] : undefined;
-  };
-  const from = split(src);
-  const to = split(dst);
+  const from = parseCpArg(src);
+  const to = parseCpArg(dst);
   if (from && to) throw invalidArgument('copying between containers is not supported');
   if (!from && !to) throw invalidArgument('must specify at least one container source');
   if (from) {
