@@ -71,6 +71,18 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.equal(noImage.code, 125);
   });
 
+  it('stats --no-stream as locally: names, limits, pids, the CPU share of a busy container', () => {
+    rok(['run', '-d', '--network', 'none', '--name', 'st1', '--memory', '64m', 'busybox', 'sh', '-c', 'while true; do :; done']);
+    rok(['create', '--name', 'st2', 'busybox', 'true']);
+    const fmt = ['stats', '--no-stream', '-a', '--format', '{{.Name}} {{.MemUsage}} {{.PIDs}}'];
+    const norm = (t: string) => t.split('\n').filter(Boolean).map((l) => l.replace(/^(\S+) \S+ \/ /, '$1 ')).sort();
+    assert.deepEqual(norm(rok(fmt)), norm(store.ok(fmt)));
+    assert.deepEqual(norm(rok(fmt)), ['st1 64MiB 1', 'st2 -- 0'].sort());
+    const cpu = Number.parseFloat(rok(['stats', '--no-stream', '--format', '{{.CPUPerc}}', 'st1']));
+    assert.ok(cpu > 20, `a spinning shell shows its CPU share (${cpu}%)`);
+    rok(['rm', '-f', 'st1', 'st2']);
+  });
+
   it('cp both ways (files, directories, renames, tar streams) as locally', () => {
     const work = fs.mkdtempSync(path.join(store.dir, 'cp-'));
     fs.mkdirSync(path.join(work, 'd', 'sub'), { recursive: true });

@@ -7,6 +7,7 @@ import type { CliContext } from '../../cli/context.js';
 import { alignColumns, formatRows } from '../../cli/format.js';
 import { createOptionsFromFlags, readEnvFile } from '../../cli/run-options.js';
 import type { CreateOptions } from '../../container/service.js';
+import type { StatsSample } from '../../container/stats.js';
 import { parseDetachKeys } from '../../container/attach.js';
 import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
 import { humanSize, parseSignal, timeAgo } from '../../util/human.js';
@@ -37,6 +38,37 @@ interface InspectDoc {
   State: { Running: boolean; Status: string };
   HostConfig: { AutoRemove: boolean };
   NetworkSettings: { Ports: Record<string, { HostIp: string; HostPort: string }[] | null> };
+}
+
+/** GET /containers/{id}/stats?stream=0, the fields `stats` shows. */
+interface StatsDoc {
+  read: string;
+  preread: string;
+  id: string;
+  name: string;
+  pids_stats: { current?: number; limit?: number };
+  cpu_stats: { cpu_usage: { total_usage: number } };
+  precpu_stats: { cpu_usage: { total_usage: number } };
+  memory_stats: { usage?: number; limit?: number; stats?: { inactive_file?: number } };
+}
+
+/** One reading of a stats document (the earlier one with `pre`) as the local stats code takes it. */
+function statsSample(d: StatsDoc, pre: boolean): StatsSample {
+  const rec = { config: { id: d.id, name: d.name.replace(/^\//, '') } } as unknown as StatsSample['rec'];
+  const m = d.memory_stats;
+  if (m.usage === undefined) return { rec, at: Date.parse(d.read), stats: undefined };
+  return {
+    rec,
+    at: Date.parse(pre ? d.preread : d.read),
+    stats: {
+      cpuTotalNs: (pre ? d.precpu_stats : d.cpu_stats).cpu_usage.total_usage,
+      memoryUsage: m.usage,
+      memoryLimit: m.limit,
+      ...(m.stats?.inactive_file !== undefined ? { memoryInactiveFile: m.stats.inactive_file } : {}),
+      pidsCurrent: d.pids_stats.current ?? 0,
+      pidsLimit: d.pids_stats.limit,
+    },
+  };
 }
 
 /** Go's time.Time.String() (CreatedAt column). */
@@ -429,6 +461,35 @@ export const CONTAINER_COMMANDS: RemoteTable = {
       const { saveTo } = await import('./images.js');
       await saveTo(ctx, await c.stream('GET', `/containers/${enc(p.args[0] as string)}/export`), out);
       return 0;
+    },
+  },
+  'container stats': {
+    run: async (c, ctx, p) => {
+      const { formatStatsRows } = await import('../../container/stats.js');
+      const fmt = str(p, 'format');
+      const def = 'table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}';
+      const headers = { ID: 'CONTAINER ID', Name: 'NAME', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', PIDs: 'PIDS', Container: 'CONTAINER' };
+      const pick = async (): Promise<string[]> => {
+        if (p.args.length) return p.args;
+        const all = await c.json<PsEntry[]>('GET', `/containers/json${qs({ all: bool(p, 'all') })}`);
+        return all.map((e) => e.Id);
+      };
+      // The service samples twice (stream=0); its two readings give the CPU share, as locally.
+      const sampleAll = async () => {
+        const docs = await Promise.all((await pick()).map((id) => c.json<StatsDoc>('GET', `/containers/${enc(id)}/stats${qs({ stream: false })}`)));
+        const prev = docs.map((d) => statsSample(d, true));
+        const cur = docs.map((d) => statsSample(d, false));
+        return formatStatsRows(prev, cur, bool(p, 'no-trunc'));
+      };
+      for (;;) {
+        const text = formatRows(fmt, await sampleAll(), { defaultTable: def, headers });
+        if (bool(p, 'no-stream')) {
+          ctx.stdout.write(text);
+          return 0;
+        }
+        ctx.stdout.write(`\x1b[2J\x1b[H${text}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     },
   },
   'container cp': {
