@@ -174,6 +174,13 @@ describe('structure-aware properties', () => {
     );
   });
 
+  it('canSkipDir: an exception whose class matches `/` keeps the directory walked (fast-check counterexample)', () => {
+    const m = matcher('a\n!a[^a][^a]');
+    assert.equal(m('a', true), true);
+    assert.equal(m('a/[', false), false, 'docker compiles [^a] into a regexp class, which matches /');
+    assert.equal(m.canSkipDir('a'), false);
+  });
+
   it('canSkipDir is sound: when it allows skipping an excluded directory, everything inside is excluded', () => {
     const line = fc.tuple(fc.boolean(), patternArb).map(([ex, pat]) => `${ex ? '!' : ''}${pat}`);
     fc.assert(

@@ -227,7 +227,7 @@ export function compileGlob(pattern: string): (path: string) => boolean {
 interface Compiled {
   p: IgnorePattern;
   match: (path: string) => boolean;
-  /** Per-component matchers, for canSkipDir; undefined when the component contains `**`. */
+  /** Per-component matchers, for canSkipDir; undefined when the component contains `**` (or the pattern a class). */
   parts: (((path: string) => boolean) | undefined)[];
 }
 
@@ -243,7 +243,9 @@ export function createMatcher(patterns: readonly IgnorePattern[]): IgnoreMatcher
     .map((p) => ({
       p,
       match: compileGlob(p.pattern),
-      parts: p.pattern.split('/').map((part) => (part.includes('**') ? undefined : compileGlob(part))),
+      // A character class may match `/` (docker compiles it into a regexp as written), so a pattern
+      // with one can span components: per-component reasoning would be unsound, assume the worst.
+      parts: p.pattern.includes('[') ? [undefined] : p.pattern.split('/').map((part) => (part.includes('**') ? undefined : compileGlob(part))),
     }));
   const hasExceptions = compiled.some((c) => c.p.exclusion);
 
