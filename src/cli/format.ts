@@ -1156,3 +1156,22 @@ const HEADER_FUNCS: Record<string, FuncDef> = {
     ]),
   ),
 };
+
+/** `port CONTAINER [PRIVATE_PORT[/PROTO]]` output from a container's port map (docker's lines). */
+export function printPorts(out: (line: string) => void, container: string, m: Record<string, { HostIp: string; HostPort: string }[] | null>, want?: string): void {
+  if (want) {
+    const key = want.includes('/') ? want : `${want}/tcp`;
+    const b = m[key];
+    if (!b) throw new BerthError('not_found', `No public port '${key}' published for ${container}`);
+    for (const x of b) out(`${x.HostIp}:${x.HostPort}`);
+    return;
+  }
+  for (const [k, v] of Object.entries(m)) for (const x of v ?? []) out(`${k} -> ${x.HostIp}:${x.HostPort}`);
+}
+
+/** `volume ls`'s table (local and remote). */
+export const VOLUME_TABLE = {
+  defaultTable: 'table {{.Driver}}\t{{.Name}}',
+  headers: { Driver: 'DRIVER', Name: 'VOLUME NAME', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Links: 'LINKS', Size: 'SIZE' },
+  quietField: 'Name',
+};

@@ -4,7 +4,7 @@
  */
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../../cli/args.js';
 import type { CliContext } from '../../cli/context.js';
-import { alignColumns, formatRows } from '../../cli/format.js';
+import { alignColumns, formatRows, printPorts } from '../../cli/format.js';
 import { createOptionsFromFlags, readEnvFile } from '../../cli/run-options.js';
 import type { CreateOptions } from '../../container/service.js';
 import type { StatsSample } from '../../container/stats.js';
@@ -418,15 +418,7 @@ export const CONTAINER_COMMANDS: RemoteTable = {
     run: async (c, ctx, p) => {
       const doc = await c.json<InspectDoc>('GET', `/containers/${enc(p.args[0] as string)}/json`);
       const m = doc.NetworkSettings.Ports ?? {};
-      const want = p.args[1];
-      if (want) {
-        const key = want.includes('/') ? want : `${want}/tcp`;
-        const b = m[key];
-        if (!b) throw new BerthError('not_found', `No public port '${key}' published for ${p.args[0]}`);
-        for (const x of b) ctx.out(`${x.HostIp}:${x.HostPort}`);
-        return 0;
-      }
-      for (const [k, v] of Object.entries(m)) for (const x of v ?? []) ctx.out(`${k} -> ${x.HostIp}:${x.HostPort}`);
+      printPorts(ctx.out, p.args[0] as string, m, p.args[1]);
       return 0;
     },
   },

@@ -76,19 +76,7 @@ async function buildRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promis
   const outside = inside.startsWith('..') || path.isAbsolute(inside);
   const dockerfileName = outside ? `.berth-dockerfile-${process.pid}` : inside.split(path.sep).join('/');
   const tarStream = await contextTar(context, outside ? { name: dockerfileName, text: context.dockerfileText } : undefined);
-  const kv = (items: string[], what: string) => {
-    const out: Record<string, string> = {};
-    for (const it of items) {
-      const i = it.indexOf('=');
-      if (i <= 0) {
-        if (what === 'build-arg' && process.env[it] !== undefined) out[it] = process.env[it] as string;
-        else if (what !== 'build-arg') throw invalidArgument(`invalid --${what} "${it}": use KEY=VALUE`);
-        continue;
-      }
-      out[it.slice(0, i)] = it.slice(i + 1);
-    }
-    return out;
-  };
+  const kv = (await import('../../cli/commands/build.js')).buildKeyValues;
   const q = new URLSearchParams();
   for (const t of tags) q.append('t', t);
   q.set('dockerfile', dockerfileName);

@@ -1,7 +1,7 @@
 /** Volume and network commands over the Engine API, with the local commands' output. */
 import { type ParsedArgs, bool, list, str } from '../../cli/args.js';
 import type { CliContext } from '../../cli/context.js';
-import { formatRows } from '../../cli/format.js';
+import { formatRows, VOLUME_TABLE } from '../../cli/format.js';
 import { BerthError, invalidArgument } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
 import type { ApiClient } from '../client.js';
@@ -82,12 +82,7 @@ export const VOLUME_NETWORK_COMMANDS: RemoteTable = {
         Size: 'N/A',
       }));
       ctx.stdout.write(
-        formatRows(str(p, 'format'), rows, {
-          defaultTable: 'table {{.Driver}}\t{{.Name}}',
-          headers: { Driver: 'DRIVER', Name: 'VOLUME NAME', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Links: 'LINKS', Size: 'SIZE' },
-          quiet: bool(p, 'quiet'),
-          quietField: 'Name',
-        }),
+        formatRows(str(p, 'format'), rows, { ...VOLUME_TABLE, quiet: bool(p, 'quiet') }),
       );
       return 0;
     },

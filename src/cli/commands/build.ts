@@ -16,7 +16,8 @@ import { familiarString, parseReference, withDefaultTag } from '../../image/refe
 import { type ParsedArgs, bool, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
 
-function keyValues(items: string[], what: string): Record<string, string> {
+/** `--build-arg` / `--label` values (a bare build-arg NAME takes its value from the environment, as docker). */
+export function buildKeyValues(items: string[], what: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const it of items) {
     const i = it.indexOf('=');
@@ -92,7 +93,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     context = BuildContext.fromDir(src, { ...(file ? { dockerfilePath: path.resolve(file) } : {}), statCache });
   }
   try {
-    const buildArgs = keyValues(list(p, 'build-arg'), 'build-arg');
+    const buildArgs = buildKeyValues(list(p, 'build-arg'), 'build-arg');
     if (bool(p, 'check')) {
       const { lintDockerfile } = await import('../../build/dockerfile/instructions.js');
       const warnings = lintDockerfile(context.dockerfileText, { filename: context.dockerfileName, buildArgs });
@@ -115,7 +116,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
       context,
       tags,
       buildArgs,
-      labels: keyValues(list(p, 'label'), 'label'),
+      labels: buildKeyValues(list(p, 'label'), 'label'),
       noCache: bool(p, 'no-cache'),
       pull: bool(p, 'pull'),
       secrets: parseSecrets(list(p, 'secret')),

@@ -528,15 +528,8 @@ export async function port(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const { portMap } = await import('../../compat/container-inspect.js');
   const rec = svc.get(p.args[0] as string);
   const m = portMap(rec);
-  const want = p.args[1];
-  if (want) {
-    const key = want.includes('/') ? want : `${want}/tcp`;
-    const b = m[key];
-    if (!b) throw new BerthError('not_found', `No public port '${key}' published for ${p.args[0]}`);
-    for (const x of b) ctx.out(`${x.HostIp}:${x.HostPort}`);
-    return 0;
-  }
-  for (const [k, v] of Object.entries(m)) for (const x of v ?? []) ctx.out(`${k} -> ${x.HostIp}:${x.HostPort}`);
+  const { printPorts } = await import('../format.js');
+  printPorts(ctx.out, p.args[0] as string, m, p.args[1]);
   return 0;
 }
 

@@ -6,7 +6,7 @@ import { parseFilters } from '../../util/filters.js';
 import { VolumeService } from '../../volume/service.js';
 import { type ParsedArgs, bool, keyValues, list, str } from '../args.js';
 import type { CliContext } from '../context.js';
-import { formatRows } from '../format.js';
+import { formatRows, VOLUME_TABLE } from '../format.js';
 import { printJson } from './common.js';
 
 async function service(ctx: CliContext): Promise<VolumeService> {
@@ -37,12 +37,7 @@ export async function listVolumes(ctx: CliContext, p: ParsedArgs): Promise<numbe
     Size: 'N/A',
   }));
   ctx.stdout.write(
-    formatRows(str(p, 'format'), rows, {
-      defaultTable: 'table {{.Driver}}\t{{.Name}}',
-      headers: { Driver: 'DRIVER', Name: 'VOLUME NAME', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Links: 'LINKS', Size: 'SIZE' },
-      quiet: bool(p, 'quiet'),
-      quietField: 'Name',
-    }),
+    formatRows(str(p, 'format'), rows, { ...VOLUME_TABLE, quiet: bool(p, 'quiet') }),
   );
   return 0;
 }
