@@ -1,5 +1,5 @@
-// Bundles the CLI into one CommonJS file, dist/bundle/main.cjs, that bin/berth loads through a V8
-// code cache (see bin/berth): start-up is part of every command's latency, and compiling the CLI's
+// Bundles the CLI into one CommonJS file, dist/bundle/main.cjs, that bin/berth.cjs loads through a V8
+// code cache (see bin/berth.cjs): start-up is part of every command's latency, and compiling the CLI's
 // modules from source (and resolving ES modules one by one) was a third of a `run`'s JavaScript
 // time. Modules reached only through a dynamic import() stay lazy: esbuild initialises them on
 // first use. The bundle is written beside the old one and swapped in with a rename, so running
@@ -20,7 +20,7 @@ await build({
   // The sources are ES modules; the few that need their own location get it from __filename.
   define: { 'import.meta.url': '__berthModuleUrl' },
   banner: { js: "const __berthModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  // vm.Script (bin/berth) has no loader for import(): every dynamic import becomes a require().
+  // vm.Script (bin/berth.cjs) has no loader for import(): every dynamic import becomes a require().
   supported: { 'dynamic-import': false },
   logLevel: 'warning',
   minifySyntax: true,

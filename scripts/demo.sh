@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 export BERTH_ROOT=${BERTH_ROOT:-/var/lib/berth} BERTH_RUNROOT=${BERTH_RUNROOT:-/run/berth}
-berth() { node bin/berth "$@"; }
+berth() { bin/berth "$@"; }
 step() { printf '\n\033[1m$ berth %s\033[0m\n' "$*"; berth "$@"; }
 
 bash scripts/make-busybox-image.sh

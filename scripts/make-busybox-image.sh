@@ -3,7 +3,7 @@
 # Usage: scripts/make-busybox-image.sh [berth global options...]   (e.g. --root DIR --runroot DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BERTH="node bin/berth $*"
+BERTH="bin/berth $*"
 if $BERTH image inspect busybox:latest >/dev/null 2>&1; then exit 0; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -5,7 +5,7 @@
 # Usage: scripts/make-python-image.sh [berth global options...]   (e.g. --root DIR --runroot DIR)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BERTH="node bin/berth $*"
+BERTH="bin/berth $*"
 if $BERTH image inspect python:3.11-slim >/dev/null 2>&1; then exit 0; fi
 cache=${BERTH_IMAGE_CACHE:-/var/cache/berth}
 tarball="$cache/python-3.11-slim-bookworm.tar"

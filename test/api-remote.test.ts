@@ -19,7 +19,7 @@ import { BIN, TestStore, eventually, isRoot, which } from './helpers.js';
 async function serveBerthRegistry(root: string): Promise<{ host: string; stop(): Promise<void> }> {
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(process.execPath, [BIN, 'registry', 'serve', '--addr', host, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(BIN, ['registry', 'serve', '--addr', host, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
@@ -249,7 +249,7 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
   });
 
   it('run -it and exec -it through a pty: the terminal size reaches the container (berth --host and docker v28)', { skip: !which('script') && 'needs script(1)' }, async () => {
-    const berth = `${process.execPath} ${BIN} --host unix://${svc.socket}`;
+    const berth = `${BIN} --host unix://${svc.socket}`;
     // script's stdin stays open until the command ends, as a user's terminal does.
     const inPty = async (cmd: string) => {
       const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, DOCKER_HOST: `unix://${svc.socket}`, DOCKER_CONFIG: path.join(store.dir, 'docker-config') } });
@@ -279,7 +279,7 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
   });
 
   it('run -it: the detach keys leave the container running (berth --host)', { skip: !which('script') && 'needs script(1)' }, async () => {
-    const berth = `${process.execPath} ${BIN} --host unix://${svc.socket}`;
+    const berth = `${BIN} --host unix://${svc.socket}`;
     const child = spawn('script', ['-qec', `${berth} run -it --name dt1 --network none busybox sh`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -354,7 +354,7 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     const secret = remote(['build', '--secret', 'id=s,src=/etc/hostname', '.']);
     assert.equal(secret.code, 125);
     assert.match(secret.stderr, /"berth image build --secret" does not run over --host/);
-    const env = spawnSync(process.execPath, [BIN, 'ps', '-aq'], { env: { ...process.env, BERTH_HOST: 'unix:///nonexistent/berth.sock' } });
+    const env = spawnSync(BIN, ['ps', '-aq'], { env: { ...process.env, BERTH_HOST: 'unix:///nonexistent/berth.sock' } });
     assert.equal(env.status, 1);
     assert.match(env.stderr.toString(), /Cannot connect to the Berth API at unix:\/\/\/nonexistent\/berth\.sock/);
   });

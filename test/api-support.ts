@@ -18,7 +18,7 @@ export interface ServiceHandle {
 export async function startService(store: TestStore): Promise<ServiceHandle> {
   const socket = path.join(store.dir, 'api.sock');
   const logFile = path.join(store.dir, 'api-requests.jsonl');
-  const child = spawn(process.execPath, [BIN, '--root', store.root, '--runroot', store.runroot, 'system', 'service', '--socket', `unix://${socket}`, '--log-requests', logFile], {
+  const child = spawn(BIN, ['--root', store.root, '--runroot', store.runroot, 'system', 'service', '--socket', `unix://${socket}`, '--log-requests', logFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -10,7 +10,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestStore, isRoot, mountsUnder } from './helpers.js';
+import { BIN, TestStore, isRoot, mountsUnder } from './helpers.js';
 
 const store = new TestStore('build');
 let n = 0;
@@ -225,7 +225,7 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(cat('mnt:2', '/len').trim(), '12');
     const r = store.run(['run', '--rm', 'mnt:2', 'sh', '-c', 'ls /run/secrets /cache 2>&1; true']);
     assert.match(r.stdout, /No such file/);
-    const saved = spawnSync(process.execPath, store.args(['save', 'mnt:2']), { maxBuffer: 64 << 20 });
+    const saved = spawnSync(BIN, store.args(['save', 'mnt:2']), { maxBuffer: 64 << 20 });
     assert.ok(!saved.stdout.includes(Buffer.from('s3cr3t-value')), 'secret found in the saved image');
   });
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TestStore, conmonsFor, eventually, mountsUnder, sleep } from './helpers.js';
+import { BIN, TestStore, conmonsFor, eventually, mountsUnder, sleep } from './helpers.js';
 
 describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
   const s = new TestStore('ctr');
@@ -188,7 +188,7 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
   });
 
   test('run -it gets a terminal; stdin reaches the container', () => {
-    const cmd = `node ${s.args(['run', '--rm', '-it', 'busybox', 'sh', '-c', 'tty; echo cols=$(stty size)']).map((a) => `'${a}'`).join(' ')}`;
+    const cmd = `${[BIN, ...s.args(['run', '--rm', '-it', 'busybox', 'sh', '-c', 'tty; echo cols=$(stty size)'])].map((a) => `'${a}'`).join(' ')}`;
     const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
@@ -198,7 +198,7 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     assert.equal(cat.stdout.trim(), '100000');
     // exec -it: the terminal's size holds from the command's first instruction.
     s.ok(['run', '-d', '--name', 'ttyx', 'busybox', 'sleep', '100']);
-    const ex = `stty rows 33 cols 99; node ${s.args(['exec', '-it', 'ttyx', 'stty', 'size']).map((a) => `'${a}'`).join(' ')}`;
+    const ex = `stty rows 33 cols 99; ${[BIN, ...s.args(['exec', '-it', 'ttyx', 'stty', 'size'])].map((a) => `'${a}'`).join(' ')}`;
     const e = spawnSync('script', ['-qfec', ex, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(e.status, 0, e.stdout + e.stderr);
     assert.match(e.stdout, /33 99\r?$/m);

@@ -40,12 +40,12 @@ export class TestStore {
   }
 
   args(a: string[]): string[] {
-    return [BIN, '--root', this.root, '--runroot', this.runroot, ...a];
+    return ['--root', this.root, '--runroot', this.runroot, ...a];
   }
 
   /** Runs berth synchronously. */
   run(a: string[], opts: { input?: string | Buffer; env?: Record<string, string>; timeout?: number } = {}): RunResult {
-    const r: SpawnSyncReturns<Buffer> = spawnSync(process.execPath, this.args(a), {
+    const r: SpawnSyncReturns<Buffer> = spawnSync(BIN, this.args(a), {
       input: opts.input,
       env: { ...process.env, ...opts.env },
       timeout: opts.timeout ?? 60_000,
@@ -63,7 +63,7 @@ export class TestStore {
 
   /** Runs berth asynchronously (for -f, attach, long runs). */
   spawn(a: string[]) {
-    return spawn(process.execPath, this.args(a), { stdio: ['pipe', 'pipe', 'pipe'] });
+    return spawn(BIN, this.args(a), { stdio: ['pipe', 'pipe', 'pipe'] });
   }
 
   /** The local busybox base image, made from Debian's busybox-static. */

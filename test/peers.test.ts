@@ -9,7 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { PrivateDockerd } from './dockerd.js';
-import { TestStore, eventually, which } from './helpers.js';
+import { BIN, TestStore, eventually, which } from './helpers.js';
 
 function skopeo(args: string[]): string {
   const r = spawnSync('skopeo', ['--insecure-policy', ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -70,7 +70,7 @@ describe('peers: dockerd and skopeo read what berth writes and the other way rou
       });
     });
     const host = `127.0.0.1:${port}`;
-    const reg = spawn(process.execPath, [...s.args(['registry', 'serve', '--addr', host, '--root', path.join(s.dir, 'registry')])], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const reg = spawn(BIN, [...s.args(['registry', 'serve', '--addr', host, '--root', path.join(s.dir, 'registry')])], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     reg.stdout?.on('data', (c: Buffer) => (log += c.toString()));
     reg.stderr?.on('data', (c: Buffer) => (log += c.toString()));

@@ -173,7 +173,10 @@ export const CASES: CaseDef[] = [
       const bundle = ctx.state.bundle as string;
       const runc = exec(['runc', '--root', path.join(ctx.work, 'runc-state'), 'run', '-b', bundle, `berth-bench-floor-${process.pid}-${i}`]);
       const node = exec([process.execPath, '-e', '0']);
-      return [ms('runc run true (bare)', runc.ms), ms('node -e 0', node.ms)];
+      const out = [ms('runc run true (bare)', runc.ms), ms('node -e 0', node.ms)];
+      // Node parses NODE_EXTRA_CA_CERTS at start-up; bin/berth defers it (see there): both floors.
+      if (process.env.NODE_EXTRA_CA_CERTS) out.push(ms('node -e 0 (NODE_EXTRA_CA_CERTS unset)', exec([process.execPath, '-e', '0'], { env: { NODE_EXTRA_CA_CERTS: undefined } }).ms));
+      return out;
     },
   },
   ...buildCases(),

@@ -22,7 +22,7 @@ export interface ExecResult {
 
 export interface ExecOptions {
   input?: string | Buffer;
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   timeoutMs?: number;
   /** Return a failing result instead of throwing. */
   allowFail?: boolean;
@@ -174,7 +174,7 @@ export interface BerthStore {
 
 /** Berth's CLI on the given store; `bin` defaults to the work tree's bin/berth. */
 export function berthEngine(store: BerthStore, bin = BERTH_BIN): BenchEngine {
-  return new BenchEngine('berth', [process.execPath, bin, '--root', store.root, '--runroot', store.runroot], {
+  return new BenchEngine('berth', [bin, '--root', store.root, '--runroot', store.runroot], {
     root: store.root,
   });
 }

@@ -16,6 +16,7 @@ import { BerthError, invalidArgument, notFound } from '../errors.js';
 import { applyLayer } from '../layer/apply.js';
 import { decompress } from '../layer/compression.js';
 import { END_OF_ARCHIVE, type TarWriteHeader, encodeHeader, padding } from '../layer/tar-writer.js';
+import { publicFetch } from '../registry/transport.js';
 import { type BuildContext, type ContextEntry, globToRegExp, hasGlob } from './context.js';
 import type { CopyCommand } from './dockerfile/instructions.js';
 import { createMatcher } from './dockerignore.js';
@@ -414,7 +415,7 @@ function parseChmod(s: string): number {
 async function download(url: string): Promise<{ data: Buffer; mtime?: Date }> {
   let res: Response;
   try {
-    res = await fetch(url);
+    res = await publicFetch()(url);
   } catch (e) {
     throw new BerthError('unavailable', `failed to download ${url}: ${(e as Error).message}`, { cause: e });
   }

@@ -991,15 +991,18 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Path of bin/berth, for conmon's exit command and helper processes. */
+/**
+ * Path of bin/berth.cjs, the CLI's Node entry, for conmon's exit command and helper processes: run
+ * with process.execPath, it skips the shell launcher, which this process already went through.
+ */
 export function berthBin(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'bin', 'berth');
+    const candidate = path.join(dir, 'bin', 'berth.cjs');
     if (fs.existsSync(candidate)) return candidate;
     dir = path.dirname(dir);
   }
-  throw new BerthError('internal', 'cannot find bin/berth next to the engine');
+  throw new BerthError('internal', 'cannot find bin/berth.cjs next to the engine');
 }
 
 function whichSync(bin: string): string | undefined {

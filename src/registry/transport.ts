@@ -102,7 +102,47 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export function registryFetch(insecure: boolean, certs: Omit<TlsSettings, 'verify'> | undefined): FetchFn {
   if (insecure) return tlsFetch({ ...certs, verify: false });
-  return certs ? tlsFetch({ ...certs, verify: true }) : fetch;
+  return certs ? tlsFetch({ ...certs, verify: true }) : publicFetch();
+}
+
+/**
+ * The environment variable holding the extra CA file the user gave Node. bin/berth moves
+ * NODE_EXTRA_CA_CERTS here before Node starts: Node parses every certificate in that file while it
+ * starts (about 70 ms for Debian's whole bundle, on every command, TLS or not), Berth only when it
+ * first verifies a server.
+ */
+export const EXTRA_CA_ENV = 'BERTH_EXTRA_CA_CERTS';
+
+let extraCa: string[] | undefined;
+
+/**
+ * The certificates of `$BERTH_EXTRA_CA_CERTS` (PEM), read once. As Node does for
+ * NODE_EXTRA_CA_CERTS, a file that cannot be read is reported on stderr and otherwise ignored.
+ */
+export function extraCaCertificates(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (extraCa) return extraCa;
+  const file = env[EXTRA_CA_ENV];
+  extraCa = [];
+  if (!file) return extraCa;
+  try {
+    extraCa = fs.readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  } catch (e) {
+    process.stderr.write(`Warning: ignoring extra certs from ${file} (${EXTRA_CA_ENV}, from NODE_EXTRA_CA_CERTS): ${(e as Error).message}\n`);
+  }
+  return extraCa;
+}
+
+let publicTls: FetchFn | undefined;
+
+/**
+ * The fetch for servers verified against the public roots (registries without settings of their
+ * own, ADD <url>): the global fetch, or, when there are deferred extra CAs, node:https trusting
+ * Node's roots and those.
+ */
+export function publicFetch(): FetchFn {
+  if (!extraCaCertificates().length) return fetch;
+  publicTls ??= tlsFetch({ verify: true });
+  return publicTls;
 }
 
 /**
@@ -119,10 +159,11 @@ export function uploadFetch(insecure: boolean, certs: Omit<TlsSettings, 'verify'
  * `plainToo`.
  */
 export function tlsFetch(settings: TlsSettings, plainToo = false): FetchFn {
+  const extra = [...(settings.verify ? extraCaCertificates() : []), ...(settings.ca ?? [])];
   const agent = new https.Agent({
     keepAlive: true,
     rejectUnauthorized: settings.verify,
-    ...(settings.ca ? { ca: [...tls.rootCertificates, ...settings.ca] } : {}),
+    ...(extra.length ? { ca: [...tls.rootCertificates, ...extra] } : {}),
     ...(settings.cert && settings.key ? { cert: settings.cert, key: settings.key } : {}),
   });
   const plainAgent = new http.Agent({ keepAlive: true });

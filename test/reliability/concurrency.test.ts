@@ -9,14 +9,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { type RunResult, TestStore } from '../helpers.js';
+import { BIN, type RunResult, TestStore } from '../helpers.js';
 import { type ServedRegistry, assertNoLeaks, integrity, serveRegistry } from './support.js';
 
 const WORKERS = Number(process.env.BERTH_CONCURRENCY ?? 20);
 
 function runAsync(s: TestStore, args: string[], timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, s.args(args), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(BIN, s.args(args), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

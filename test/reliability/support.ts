@@ -42,7 +42,7 @@ export interface KillOutcome {
 /** Starts `berth args` and SIGKILLs it after `delayMs` (unless it finished first). */
 export function runAndKill(s: TestStore, args: string[], delayMs: number, input?: string): Promise<KillOutcome> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, s.args(args), { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const p = spawn(BIN, s.args(args), { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     if (input && p.stdin) p.stdin.end(input);
     let output = '';
     const keep = (c: Buffer) => {
@@ -228,7 +228,7 @@ export interface ServedRegistry {
 /** `berth registry serve` storing under `root`, on a free loopback port; stop() ends it. */
 export async function serveRegistry(root: string): Promise<ServedRegistry> {
   const host = `127.0.0.1:${await freePort()}`;
-  const child = spawn(process.execPath, [BIN, 'registry', 'serve', '--addr', host, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(BIN, ['registry', 'serve', '--addr', host, '--root', root], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout?.on('data', (c: Buffer) => (log += c.toString()));
   child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
