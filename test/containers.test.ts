@@ -50,6 +50,21 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     s.ok(['rm', 'w2']);
   });
 
+  test('a --rm container\'s writable layer is mounted volatile (nothing synced at exit) and remounts on restart; a kept one is not volatile', () => {
+    const rootLine = (out: string) => out.split('\n').find((l) => l.split(' ')[1] === '/') ?? '';
+    assert.match(rootLine(s.ok(['run', '--rm', 'busybox', 'cat', '/proc/mounts'])), /\bvolatile\b/);
+    const kept = s.ok(['run', '--name', 'kept', 'busybox', 'cat', '/proc/mounts']);
+    assert.match(rootLine(kept), /^overlay \/ overlay /);
+    assert.doesNotMatch(rootLine(kept), /\bvolatile\b/);
+    s.ok(['rm', 'kept']);
+    // Overlay refuses to mount a volatile mount's directories again until its marker is gone:
+    // restart unmounts and mounts them again.
+    const id = s.ok(['run', '-d', '--rm', 'busybox', 'sleep', '60']).trim();
+    s.ok(['restart', '-t', '0', id]);
+    assert.match(rootLine(s.ok(['exec', id, 'cat', '/proc/mounts'])), /\bvolatile\b/);
+    s.ok(['rm', '-f', id]);
+  });
+
   test('detached: ps, logs, exec, stop, start, restart, rm; nothing leaks', async () => {
     const id = s.ok(['run', '-d', '--name', 'web', '-l', 'app=demo', 'busybox', 'sh', '-c', 'echo started; trap "echo bye; exit 0" TERM; while true; do sleep 0.1; done']).trim();
     assert.match(id, /^[0-9a-f]{64}$/);

@@ -165,7 +165,7 @@ export interface RunOutcome {
  * layer. Always unmounts and deletes the runtime container before returning or throwing.
  */
 export async function runStep(engine: Engine, tmp: string, input: RunInput): Promise<RunOutcome> {
-  const dirs = { upper: path.join(tmp, 'upper'), work: path.join(tmp, 'work'), merged: path.join(tmp, 'merged'), init: path.join(tmp, 'init') };
+  const dirs = { upper: path.join(tmp, 'upper'), work: path.join(tmp, 'work'), merged: path.join(tmp, 'merged'), init: path.join(tmp, 'init'), volatile: true };
   // The builder's pid in the name tells `system check` whether the container's build still runs.
   const id = `${BUILD_CONTAINER_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   const runtime = new OciRuntime({ binary: engine.options.runtime ?? 'runc', root: path.join(engine.paths.runtimeState, 'build') });

@@ -1,5 +1,5 @@
 /** Random container names in docker's adjective_noun style (our own word lists). */
-import { randomInt } from 'node:crypto';
+import { randomBelow } from '../util/random.js';
 
 const ADJECTIVES = [
   'brave', 'calm', 'clever', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble',
@@ -13,5 +13,5 @@ const NOUNS = [
 ];
 
 export function randomName(): string {
-  return `${ADJECTIVES[randomInt(ADJECTIVES.length)]}_${NOUNS[randomInt(NOUNS.length)]}`;
+  return `${ADJECTIVES[randomBelow(ADJECTIVES.length)]}_${NOUNS[randomBelow(NOUNS.length)]}`;
 }

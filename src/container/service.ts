@@ -5,7 +5,6 @@
  * exit command (`berth container cleanup ID`) records the exit, unmounts, and applies --rm and
  * restart policies.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +32,7 @@ import { resolveUser } from './user.js';
 import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode } from '../network/service.js';
 import { releaseVolumeMounts } from '../volume/mounts.js';
 import { mark } from '../util/timings.js';
+import { randomHex } from '../util/random.js';
 import { x32AbiAvailable } from '../sys/libc.js';
 
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
@@ -132,7 +132,7 @@ export class ContainerService {
     const cfg = readImageConfig(this.engine.blobs, img).config ?? {};
     if (opts.name !== undefined) ContainerStore.validateName(opts.name);
     if (opts.network?.mode) validateNetworkMode(this.engine, opts.network.mode);
-    const id = randomBytes(32).toString('hex');
+    const id = randomHex(32);
     const entrypoint = opts.entrypoint ?? cfg.Entrypoint ?? [];
     const cmd = opts.cmd && opts.cmd.length ? opts.cmd : opts.entrypoint ? [] : (cfg.Cmd ?? []);
     if (entrypoint.length === 0 && cmd.length === 0) throw invalidArgument('No command specified', { hint: 'give a command after the image name' });
@@ -327,7 +327,7 @@ export class ContainerService {
     if (!img) throw failedPrecondition(`the image of container ${c.name} (${c.imageId.slice(7, 19)}) is gone`);
     try {
       mark('start: runtime cleaned');
-      mountRootfs(this.engine.layers, img.topLayer, { upper: d.upper, work: d.work, merged: d.merged, init: d.init });
+      mountRootfs(this.engine.layers, img.topLayer, { upper: d.upper, work: d.work, merged: d.merged, init: d.init, volatile: c.autoRemove });
       // Namespace, addresses, published ports and /etc/hosts (network module), before the spec names the namespace.
       if (await setupContainerNetwork(this.engine, rec)) rec = this.store.get(id) as ContainerRecord;
       mark('start: rootfs mounted');

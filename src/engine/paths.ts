@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { sha256Hex } from '../util/random.js';
 
 /** Where everything lives. `root` persists (images, containers' writable layers, volumes); `runroot` is per boot. */
 export interface StorePaths {
@@ -31,7 +31,7 @@ export function storePaths(root: string, runroot: string): StorePaths {
     exits: path.join(runroot, 'exits'),
     sockets: path.join(runroot, 's'),
     cache: path.join(root, 'cache'),
-    cgroupParent: path.resolve(root) === DEFAULT_ROOT ? '/berth' : `/berth-${createHash('sha256').update(path.resolve(root)).digest('hex').slice(0, 10)}`,
+    cgroupParent: path.resolve(root) === DEFAULT_ROOT ? '/berth' : `/berth-${sha256Hex(path.resolve(root)).slice(0, 10)}`,
   };
 }
 

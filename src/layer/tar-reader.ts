@@ -69,13 +69,16 @@ enum State {
   Done,
 }
 
-const DEC = new TextDecoder('utf-8');
+// Made on first use: constructing a TextDecoder loads the encoding support (about 2 ms), and every
+// command that imports the layer code (run, rm) would pay it without reading a tar.
+let decoder: { decode(b: Uint8Array): string } | undefined;
+const utf8 = (b: Uint8Array): string => (decoder ??= new TextDecoder('utf-8')).decode(b);
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 
 function cstring(buf: Buffer, start: number, end: number): string {
   let e = start;
   while (e < end && buf[e] !== 0) e++;
-  return DEC.decode(buf.subarray(start, e));
+  return utf8(buf.subarray(start, e));
 }
 
 function isZeroBlock(buf: Buffer, off: number): boolean {
@@ -186,13 +189,13 @@ function parsePax(buf: Buffer, into: PaxRecords): void {
     const recEnd = pos + len - 1;
     const eq = buf.indexOf(0x3d, i + 1);
     if (eq < 0 || eq >= recEnd || eq === i + 1) throw corrupt('tar pax header: malformed record');
-    const key = DEC.decode(buf.subarray(i + 1, eq));
+    const key = utf8(buf.subarray(i + 1, eq));
     const raw = buf.subarray(eq + 1, recEnd);
     if (key.includes('\0')) throw corrupt('tar pax header: NUL in key');
     if (raw.length === 0) into.set(key, null);
     else if (key.startsWith(XATTR_PREFIX)) into.set(key, Buffer.from(raw));
     else {
-      const v = DEC.decode(raw);
+      const v = utf8(raw);
       into.set(key, v);
     }
     pos += len;

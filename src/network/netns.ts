@@ -5,12 +5,11 @@
  * Only the main thread switches, and only synchronously, so nothing else runs in the new namespace.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { BerthError } from '../errors.js';
+import { loadKoffi } from '../sys/libc.js';
 
-const require = createRequire(import.meta.url);
 type Fn = (...args: unknown[]) => number;
 interface Ffi {
   errno(): number;
@@ -26,7 +25,7 @@ interface Ffi {
 let ffi: Ffi | undefined;
 function load(): Ffi {
   if (ffi) return ffi;
-  const koffi = require('koffi') as { load(p: string): { func(sig: string): Fn }; errno(): number };
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   ffi = {
     errno: () => koffi.errno(),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { x32AbiAvailable } from './libc.js';
+import { loadKoffi, x32AbiAvailable } from './libc.js';
 
 describe('x32AbiAvailable', () => {
   it('agrees with the kernel configuration when the kernel publishes it', (t) => {
@@ -20,5 +20,18 @@ describe('x32AbiAvailable', () => {
   });
   it('is stable across calls', () => {
     assert.equal(x32AbiAvailable(), x32AbiAvailable());
+  });
+});
+
+describe('loadKoffi', () => {
+  it('loads the native addon directly on glibc Linux and calls into libc', () => {
+    const koffi = loadKoffi();
+    const getpid = koffi.load('libc.so.6').func('int getpid()');
+    assert.equal(getpid(), process.pid);
+    assert.equal(typeof koffi.errno(), 'number');
+    if (process.platform === 'linux' && process.arch === 'x64') {
+      // The direct addon has no JavaScript wrapper: koffi's index.cjs adds deprecated helpers such as resolve().
+      assert.equal('resolve' in koffi, false, 'expected the addon itself, not koffi\'s JavaScript loader');
+    }
   });
 });

@@ -19,10 +19,34 @@ interface Libc {
   syscall0: KoffiFn;
 }
 
+interface KoffiModule {
+  errno(): number;
+  load(path: string): { func(signature: string): KoffiFn };
+}
+
+/**
+ * koffi's native addon. `require('koffi')` spends about 10 ms in JavaScript before it loads the
+ * addon (it reads the ELF header of the node binary to tell glibc from musl, probes several
+ * directories and wraps deprecated functions), on every command that mounts. On glibc Linux the
+ * addon is loaded directly from koffi's platform package (1.5 ms); it exports the same functions.
+ * Any other layout or libc (a failed load) goes through koffi's own loader.
+ */
+export function loadKoffi(): KoffiModule {
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64') && !process.env.BERTH_KOFFI_LOADER) {
+    try {
+      const addon = require(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as KoffiModule;
+      if (typeof addon.load === 'function' && typeof addon.errno === 'function') return addon;
+    } catch {
+      /* another package layout, or musl: koffi decides */
+    }
+  }
+  return require('koffi') as KoffiModule;
+}
+
 let libc: Libc | undefined;
 function load(): Libc {
   if (libc) return libc;
-  const koffi = require('koffi');
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   libc = {
     koffi,

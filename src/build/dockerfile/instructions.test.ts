@@ -149,6 +149,8 @@ describe('helpers', () => {
     assert.equal(parseDuration('1.5h'), 5400e9);
     assert.equal(parseDuration('500ms'), 5e8);
     assert.equal(parseDuration('10us'), 1e4);
+    assert.equal(parseDuration('3\u00b5s'), 3e3);
+    assert.equal(parseDuration('3\u03bcs'), 3e3);
     assert.equal(parseDuration('0'), 0);
     assert.equal(parseDuration('-2s'), -2e9);
     assert.equal(parseDuration('10'), undefined);
