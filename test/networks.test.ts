@@ -167,6 +167,54 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     assert.equal(fwd(), forwardingBefore, 'net.ipv6.conf.all.forwarding is not changed');
   });
 
+  test('--ip6 and network connect --ip6: a fixed IPv6 address, shown in inspect; docker\'s errors; nothing half set up', () => {
+    // A unique local subnet of this test's own.
+    s.ok(['network', 'create', '--ipv6', '--subnet', 'fd5e:3e01:6a1::/64', 'fix6']);
+    s.ok(['network', 'create', 'only4']);
+    type Ep = { IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null; GlobalIPv6Address: string };
+    const ep = (name: string) => (JSON.parse(s.ok(['inspect', name])) as { NetworkSettings: { GlobalIPv6Address: string; Networks: Record<string, Ep> } }[])[0]?.NetworkSettings;
+    s.ok(['run', '-d', '--name', 'fixed6', '--network', 'fix6', '--ip6', 'fd5e:3e01:6a1:0::10', 'busybox', 'sleep', '60']);
+    const st = ep('fixed6');
+    assert.equal(st?.GlobalIPv6Address, 'fd5e:3e01:6a1::10', 'the address in RFC 5952 form');
+    assert.deepEqual(st?.Networks.fix6?.IPAMConfig, { IPv6Address: 'fd5e:3e01:6a1::10' });
+    assert.match(s.ok(['exec', 'fixed6', 'ip', '-6', 'addr', 'show', 'eth0']), /inet6 fd5e:3e01:6a1::10\/64 scope global/);
+    const ipam = path.join(s.runroot, 'cni', 'networks', 'fix6');
+    const reserved = () => fs.readdirSync(ipam).filter((f) => f.includes(':') || /^\d+\.\d+\.\d+\.\d+$/.test(f)).sort();
+    const before = reserved();
+    const fails: [string[], RegExp][] = [
+      [['--network', 'fix6', '--ip6', 'fd5e:3e01:6a1::10'], /Address already in use: fd5e:3e01:6a1::10/],
+      [['--network', 'fix6', '--ip6', 'fd5e:3e01:6a2::10'], /no configured subnet or ip-range contain the IP address fd5e:3e01:6a2::10/],
+      [['--network', 'only4', '--ip6', 'fd5e:3e01:6a1::11'], /user specified IP address is supported only when connecting to networks with user configured subnets/],
+      [['--ip6', 'fd5e:3e01:6a1::11'], /user specified IP address is supported on user defined networks only/],
+      [['--network', 'fix6', '--ip6', '10.0.0.1'], /invalid IPv6 address: 10\.0\.0\.1/],
+    ];
+    for (const [flags, msg] of fails) {
+      const r = s.run(['run', '-d', '--name', 'bad6', ...flags, 'busybox', 'sleep', '60']);
+      assert.equal(r.code, 125, flags.join(' '));
+      assert.match(r.stderr, msg);
+      s.run(['rm', '-f', 'bad6']);
+    }
+    assert.deepEqual(reserved(), before, 'no address is left reserved by the failed runs');
+    // connect --ip6 to a running container: the new interface has the address; a taken address leaves nothing behind.
+    s.ok(['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '60']);
+    const taken = s.run(['network', 'connect', '--ip6', 'fd5e:3e01:6a1::10', 'fix6', 'joiner']);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /Address already in use/);
+    assert.doesNotMatch(s.ok(['exec', 'joiner', 'ip', 'link']), /eth1/, 'the refused interface was removed');
+    assert.deepEqual(Object.keys(ep('joiner')?.Networks ?? {}), ['bridge']);
+    s.ok(['network', 'connect', '--ip6', 'fd5e:3e01:6a1::20', 'fix6', 'joiner']);
+    assert.match(s.ok(['exec', 'joiner', 'ip', '-6', 'addr', 'show', 'eth1']), /inet6 fd5e:3e01:6a1::20\/64 scope global/);
+    assert.deepEqual(ep('joiner')?.Networks.fix6?.IPAMConfig, { IPv6Address: 'fd5e:3e01:6a1::20' });
+    // The address is kept in the configuration: the container gets it again after a restart.
+    s.ok(['restart', '-t', '0', 'joiner']);
+    assert.equal(ep('joiner')?.Networks.fix6?.GlobalIPv6Address, 'fd5e:3e01:6a1::20');
+    const wrongNet = s.run(['network', 'connect', '--ip6', 'fd5e:3e01:6a1::21', 'only4', 'joiner']);
+    assert.match(wrongNet.stderr, /user configured subnets/);
+    s.ok(['rm', '-f', 'fixed6', 'joiner']);
+    assert.deepEqual(reserved(), [], 'addresses released');
+    s.ok(['network', 'rm', 'fix6', 'only4']);
+  });
+
   test('errors: overlapping subnet, unknown network', () => {
     s.ok(['network', 'create', '--subnet', '10.93.250.0/24', 'ov1']);
     const ov = s.run(['network', 'create', '--subnet', '10.93.250.128/25', 'ov2']);

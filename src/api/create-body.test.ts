@@ -39,7 +39,7 @@ test('run flags survive the trip through the create body (remote mode sends what
     ['-m', '64m', '--memory-swap', '128m', '--cpus', '1.5', '--cpu-shares', '512', '--cpuset-cpus', '0', '--pids-limit', '50', '--ulimit', 'nofile=100:200', '--shm-size', '32m', 'busybox'],
     ['--cap-add', 'NET_ADMIN', '--cap-drop', 'MKNOD', '--privileged', '--security-opt', 'no-new-privileges', '--read-only', '--init', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox'],
     ['--restart', 'on-failure:3', '--stop-signal', 'SIGUSR1', '--stop-timeout', '3', '-l', 'a=b', '--hostname', 'h', '--domainname', 'example.org', 'busybox'],
-    ['--network', 'net1', '--network-alias', 'db', '--ip', '10.1.2.3', '--dns', '1.1.1.1', '--dns-search', 'x.org', '--dns-option', 'ndots:2', '--add-host', 'a:1.2.3.4', 'busybox'],
+    ['--network', 'net1', '--network-alias', 'db', '--ip', '10.1.2.3', '--ip6', 'fd00:1::3', '--dns', '1.1.1.1', '--dns-search', 'x.org', '--dns-option', 'ndots:2', '--add-host', 'a:1.2.3.4', 'busybox'],
     ['--health-cmd', 'true', '--health-interval', '2s', '--health-retries', '2', '--log-opt', 'max-size=1m', '--log-opt', 'max-file=2', '--volumes-from', 'other', 'busybox'],
     ['--no-healthcheck', '-i', '--rm', 'busybox', 'cat'],
   ];

@@ -94,7 +94,7 @@ export function createOptionsFromBody(body: Obj, name: string | undefined): Crea
   }
   const hostConfig = optObj(body, 'HostConfig') ?? {};
   applyHostConfig(o, hostConfig);
-  // NetworkingConfig.EndpointsConfig.<net>.Aliases / IPAMConfig.IPv4Address
+  // NetworkingConfig.EndpointsConfig.<net>.Aliases / IPAMConfig.IPv4Address / IPAMConfig.IPv6Address
   const nc = optObj(optObj(body, 'NetworkingConfig') ?? {}, 'EndpointsConfig', 'NetworkingConfig.EndpointsConfig');
   if (nc) {
     const [first] = Object.entries(nc);
@@ -104,8 +104,11 @@ export function createOptionsFromBody(body: Obj, name: string | undefined): Crea
       if (!o.network.mode || o.network.mode === 'default') o.network.mode = first[0];
       const aliases = optStrList(ep, 'Aliases', 'EndpointSettings.Aliases');
       if (aliases) o.network.aliases = aliases;
-      const ip = optStr(optObj(ep, 'IPAMConfig') ?? {}, 'IPv4Address');
+      const ipam = optObj(ep, 'IPAMConfig', 'EndpointSettings.IPAMConfig') ?? {};
+      const ip = optStr(ipam, 'IPv4Address', 'EndpointSettings.IPAMConfig.IPv4Address');
       if (ip) o.network.ip = ip;
+      const ip6 = optStr(ipam, 'IPv6Address', 'EndpointSettings.IPAMConfig.IPv6Address');
+      if (ip6) o.network.ip6 = ip6;
     }
   }
   return o;
@@ -311,10 +314,10 @@ export function createBodyFromOptions(o: CreateOptions): { body: Obj; name: stri
     h.LogConfig = { Type: 'json-file', Config: cfg };
   }
   body.HostConfig = h;
-  if (n.aliases?.length || n.ip) {
+  if (n.aliases?.length || n.ip || n.ip6) {
     const ep: Obj = {};
     if (n.aliases?.length) ep.Aliases = n.aliases;
-    if (n.ip) ep.IPAMConfig = { IPv4Address: n.ip };
+    if (n.ip || n.ip6) ep.IPAMConfig = { ...(n.ip ? { IPv4Address: n.ip } : {}), ...(n.ip6 ? { IPv6Address: n.ip6 } : {}) };
     body.NetworkingConfig = { EndpointsConfig: { [n.mode ?? 'default']: ep } };
   }
   return { body, name: o.name };

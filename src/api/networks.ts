@@ -71,8 +71,10 @@ export async function registerNetworks(router: Router, engine: Engine, svc: Cont
     const container = optStr(body, 'Container') ?? '';
     const ep = optObj(body, 'EndpointConfig') ?? {};
     const aliases = optStrList(ep, 'Aliases', 'EndpointConfig.Aliases') ?? [];
-    const ip = optStr(optObj(ep, 'IPAMConfig') ?? {}, 'IPv4Address');
-    await nets.connect(ctx.params.id as string, container, { aliases, ...(ip ? { ip } : {}) });
+    const ipam = optObj(ep, 'IPAMConfig', 'EndpointConfig.IPAMConfig') ?? {};
+    const ip = optStr(ipam, 'IPv4Address', 'EndpointConfig.IPAMConfig.IPv4Address');
+    const ip6 = optStr(ipam, 'IPv6Address', 'EndpointConfig.IPAMConfig.IPv6Address');
+    await nets.connect(ctx.params.id as string, container, { aliases, ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}) });
     noContent(ctx, 200);
   });
   router.add('POST', '/networks/{id}/disconnect', async (ctx) => {

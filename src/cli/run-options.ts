@@ -267,6 +267,8 @@ export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
   if (net !== undefined) o.network.mode = net === 'default' ? 'bridge' : net;
   const ip = str(p, 'ip');
   if (ip !== undefined) o.network.ip = ip;
+  const ip6 = str(p, 'ip6');
+  if (ip6 !== undefined) o.network.ip6 = ip6;
   o.ports = list(p, 'publish').flatMap(parsePublish);
   o.publishAll = bool(p, 'publish-all');
   o.exposedPorts = list(p, 'expose');

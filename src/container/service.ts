@@ -29,7 +29,7 @@ import {
   initialState,
 } from './types.js';
 import { resolveUser } from './user.js';
-import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode } from '../network/service.js';
+import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode, validateStaticAddresses } from '../network/service.js';
 import { releaseVolumeMounts } from '../volume/mounts.js';
 import { mark } from '../util/timings.js';
 import { randomHex } from '../util/random.js';
@@ -132,6 +132,7 @@ export class ContainerService {
     const cfg = readImageConfig(this.engine.blobs, img).config ?? {};
     if (opts.name !== undefined) ContainerStore.validateName(opts.name);
     if (opts.network?.mode) validateNetworkMode(this.engine, opts.network.mode);
+    validateStaticAddresses(this.engine, opts.network?.mode ?? 'bridge', { ip: opts.network?.ip, ip6: opts.network?.ip6 });
     const id = randomHex(32);
     const entrypoint = opts.entrypoint ?? cfg.Entrypoint ?? [];
     const cmd = opts.cmd && opts.cmd.length ? opts.cmd : opts.entrypoint ? [] : (cfg.Cmd ?? []);
@@ -213,6 +214,7 @@ export class ContainerService {
     if (healthcheck && !(healthcheck.Test?.[0] === 'NONE')) config.healthcheck = healthcheck;
     if (opts.shmSize) config.shmSize = opts.shmSize;
     if (opts.network?.ip) config.network.ip = opts.network.ip;
+    if (opts.network?.ip6) config.network.ip6 = opts.network.ip6;
     for (const s of opts.securityOpt ?? []) {
       const [k, v] = s.split(/[=:]/, 2) as [string, string | undefined];
       if (k === 'seccomp' && v) config.security.seccomp = v;

@@ -66,7 +66,15 @@ export interface ContainerConfig {
   };
   ulimits: { name: string; soft: number; hard: number }[];
   security: { capAdd: string[]; capDrop: string[]; privileged: boolean; noNewPrivileges: boolean; seccomp?: string; };
-  network: { mode: string; aliases: string[]; ip?: string; dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[] };
+  network: {
+    mode: string;
+    aliases: string[];
+    ip?: string;
+    /** --ip6: fixed IPv6 address on the primary network (which must have an IPv6 subnet). */
+    ip6?: string;
+    /** Fixed addresses asked for by `network connect --ip/--ip6` on networks joined later, by network name. */
+    staticAddresses?: Record<string, { ip?: string; ip6?: string }>;
+    dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[] };
   ports: PortBinding[];
   exposedPorts: string[];
   mounts: MountSpec[];

@@ -105,9 +105,21 @@ function call(plugin: string, command: 'ADD' | 'DEL', conf: Record<string, unkno
   return res;
 }
 
-/** Attaches the namespace to the network's bridge and gives it an address. */
-export function cniAdd(net: NetworkRecord, dataDir: string, o: { id: string; netns: string; ifname: string; ip?: string }): AddResult {
-  const res = call('bridge', 'ADD', bridgePluginConfig(net, dataDir), { ...o, ...(o.ip ? { args: `IgnoreUnknown=1;IP=${o.ip}` } : {}) });
+/**
+ * Attaches the namespace to the network's bridge and gives it an address (`ip`/`ip6`: fixed ones,
+ * through host-local's IP= argument). A fixed address another container holds fails with conflict
+ * "Address already in use" (dockerd's words); the plugin then leaves its veth in the namespace.
+ */
+export function cniAdd(net: NetworkRecord, dataDir: string, o: { id: string; netns: string; ifname: string; ip?: string; ip6?: string }): AddResult {
+  const fixed = [o.ip, o.ip6].filter((x): x is string => !!x);
+  let res: CniResult;
+  try {
+    res = call('bridge', 'ADD', bridgePluginConfig(net, dataDir), { id: o.id, netns: o.netns, ifname: o.ifname, ...(fixed.length ? { args: `IgnoreUnknown=1;IP=${fixed.join(',')}` } : {}) });
+  } catch (e) {
+    const taken = fixed.find((a) => e instanceof BerthError && e.message.includes(`requested IP address ${a} is not available`));
+    if (taken) throw new BerthError('conflict', `Address already in use: ${taken} on network ${net.name}`, { hint: 'another container holds it: choose another address, or leave it out for a free one', cause: e });
+    throw e;
+  }
   const ipc = res.ips?.find((x) => !x.address.includes(':'));
   const ipc6 = res.ips?.find((x) => x.address.includes(':'));
   const ifaces = res.interfaces ?? [];

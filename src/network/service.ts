@@ -56,7 +56,8 @@ export interface Endpoint {
   MacAddress: string;
   Aliases: string[] | null;
   DNSNames: string[] | null;
-  IPAMConfig: { IPv4Address: string } | null;
+  /** The fixed addresses asked for (docker omits the unset one). */
+  IPAMConfig: { IPv4Address?: string; IPv6Address?: string } | null;
   IPv6Gateway: string;
   GlobalIPv6Address: string;
   GlobalIPv6PrefixLen: number;
@@ -330,7 +331,7 @@ export class NetworkService {
   }
 
   /** Connects a container to a network; a running one gets a new interface at once. */
-  async connect(nameOrId: string, container: string, o: { aliases?: string[]; ip?: string } = {}): Promise<void> {
+  async connect(nameOrId: string, container: string, o: { aliases?: string[]; ip?: string; ip6?: string } = {}): Promise<void> {
     const n = this.resolve(nameOrId);
     const cs = new ContainerStore(this.engine.db);
     const c = cs.resolve(container);
@@ -338,9 +339,20 @@ export class NetworkService {
     if (mode === 'none' || mode === 'host' || mode.startsWith('container:'))
       throw conflict(`container ${c.config.name} uses network mode ${mode} and cannot join other networks`);
     if (containerNetworks(c).includes(n.name)) throw conflict(`endpoint with name ${c.config.name} already exists in network ${n.name}`);
+    const asked = { ...(o.ip ? { ip: o.ip } : {}), ...(o.ip6 ? { ip6: o.ip6 } : {}) };
+    checkStaticAddresses(n, asked);
+    const withoutNetwork = (cfg: ContainerRecord['config']): ContainerRecord['config'] => {
+      const { [n.name]: _gone, ...restAddresses } = cfg.network.staticAddresses ?? {};
+      return { ...cfg, network: { ...cfg.network, extraNetworks: extraNetworks(cfg.network).filter((x) => x !== n.name), staticAddresses: restAddresses } as ContainerRecord['config']['network'] };
+    };
     cs.updateConfig(c.config.id, (cfg) => ({
       ...cfg,
-      network: { ...cfg.network, extraNetworks: [...extraNetworks(cfg.network), n.name], ...(o.aliases?.length ? { aliases: [...cfg.network.aliases, ...o.aliases] } : {}) },
+      network: {
+        ...cfg.network,
+        extraNetworks: [...extraNetworks(cfg.network), n.name],
+        ...(o.aliases?.length ? { aliases: [...cfg.network.aliases, ...o.aliases] } : {}),
+        ...(o.ip || o.ip6 ? { staticAddresses: { ...cfg.network.staticAddresses, [n.name]: asked } } : {}),
+      },
     }));
     const cur = cs.get(c.config.id) as ContainerRecord;
     const st = cur.state.network as ContainerNetworkState | undefined;
@@ -348,13 +360,16 @@ export class NetworkService {
     const ifname = `eth${Object.keys(st.networks).length}`;
     try {
       ensureBridge(this.engine, n, false);
-      const r = cniAdd(n, ipamDataDir(this.engine), { id: cur.config.id, netns: st.netns, ifname, ...(o.ip ? { ip: o.ip } : {}) });
+      const fixed = normalizeFixed(asked);
+      const r = cniAdd(n, ipamDataDir(this.engine), { id: cur.config.id, netns: st.netns, ifname, ...fixed });
       cs.updateState(cur.config.id, (s) => ({
         ...s,
-        network: { ...(s.network as unknown as ContainerNetworkState), networks: { ...st.networks, [n.name]: endpoint(n, cur, r, ifname, o.ip) } } as unknown as Record<string, unknown>,
+        network: { ...(s.network as unknown as ContainerNetworkState), networks: { ...st.networks, [n.name]: endpoint(n, cur, r, ifname, fixed) } } as unknown as Record<string, unknown>,
       }));
     } catch (e) {
-      cs.updateConfig(c.config.id, (cfg) => ({ ...cfg, network: { ...cfg.network, extraNetworks: extraNetworks(cfg.network).filter((x) => x !== n.name) } }));
+      // The bridge plugin leaves its veth behind when IPAM refuses the address: remove it with the config.
+      execSync('nsenter', [`--net=${st.netns}`, 'ip', 'link', 'del', ifname]);
+      cs.updateConfig(c.config.id, withoutNetwork);
       throw e;
     }
     refreshPeers(this.engine, [n.name]);
@@ -374,7 +389,10 @@ export class NetworkService {
       cs.updateConfig(c.config.id, (cfg) => ({ ...cfg, network: { ...cfg.network, mode: 'none' } }));
       return;
     }
-    cs.updateConfig(c.config.id, (cfg) => ({ ...cfg, network: { ...cfg.network, extraNetworks: extraNetworks(cfg.network).filter((x) => x !== n.name) } }));
+    cs.updateConfig(c.config.id, (cfg) => {
+      const { [n.name]: _gone, ...restAddresses } = cfg.network.staticAddresses ?? {};
+      return { ...cfg, network: { ...cfg.network, extraNetworks: extraNetworks(cfg.network).filter((x) => x !== n.name), staticAddresses: restAddresses } as ContainerRecord['config']['network'] };
+    });
     if (ep && st) {
       // Deleting the container end removes the veth pair; the namespace may be gone already.
       execSync('nsenter', [`--net=${st.netns}`, 'ip', 'link', 'del', ep.Interface]);
@@ -421,6 +439,32 @@ export function containerNetworks(c: ContainerRecord): string[] {
 function endpoints(c: ContainerRecord): Endpoint[] {
   const st = c.state.network as ContainerNetworkState | undefined;
   return st?.networks ? Object.values(st.networks) : [];
+}
+
+/**
+ * Checks fixed addresses (--ip, --ip6, `network connect --ip/--ip6`) against the network, with
+ * dockerd's wording; invalid_argument. Whether an address is free is only known when host-local
+ * reserves it (cniAdd: conflict "Address already in use").
+ */
+export function checkStaticAddresses(n: NetworkRecord, a: { ip?: string | undefined; ip6?: string | undefined }): void {
+  if (!a.ip && !a.ip6) return;
+  if (n.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
+  if (a.ip && !contains(parseSubnet(n.subnet), parseIp(a.ip))) throw invalidArgument(`no configured subnet or ip-range contain the IP address ${a.ip}`, { hint: `network ${n.name} has subnet ${n.subnet}` });
+  if (a.ip6) {
+    const ip6 = parseIp6(a.ip6);
+    if (!n.ipv6)
+      throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets', {
+        hint: `network ${n.name} has no IPv6 subnet: create one with berth network create --ipv6 --subnet fdXX:XXXX:XXXX::/64`,
+      });
+    if (!contains6(parseSubnet6(n.ipv6.subnet), ip6)) throw invalidArgument(`no configured subnet or ip-range contain the IP address ${a.ip6}`, { hint: `network ${n.name} has IPv6 subnet ${n.ipv6.subnet}` });
+  }
+}
+
+/** checkStaticAddresses at create, for the network the mode names (none/host/container: take no address). */
+export function validateStaticAddresses(engine: Engine, mode: string, a: { ip?: string | undefined; ip6?: string | undefined }): void {
+  if (!a.ip && !a.ip6) return;
+  if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) throw invalidArgument('user specified IP address is supported on user defined networks only');
+  checkStaticAddresses(new NetworkService(engine).resolve(mode), a);
 }
 
 /** Fails with not_found for a network mode naming no network (checked at create, as docker does). */
@@ -491,7 +535,18 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
   fs.writeFileSync(marker, '');
 }
 
-function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixLen: number; gateway: string; mac: string; ip6?: { ip: string; prefixLen: number; gateway: string } }, ifname: string, ip?: string): Endpoint {
+/** The fixed addresses asked for on the container's i-th network: --ip/--ip6 for the primary, `network connect`'s for others. */
+function staticAddressesFor(rec: ContainerRecord, n: NetworkRecord, i: number): { ip?: string; ip6?: string } {
+  const cfg = rec.config.network;
+  return normalizeFixed(i === 0 ? { ip: cfg.ip, ip6: cfg.ip6 } : (cfg.staticAddresses?.[n.name] ?? {}));
+}
+
+/** Only the addresses given; the IPv6 one in RFC 5952 text (as host-local names its reservation). */
+function normalizeFixed(a: { ip?: string | undefined; ip6?: string | undefined }): { ip?: string; ip6?: string } {
+  return { ...(a.ip ? { ip: a.ip } : {}), ...(a.ip6 ? { ip6: formatIp6(parseIp6(a.ip6)) } : {}) };
+}
+
+function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixLen: number; gateway: string; mac: string; ip6?: { ip: string; prefixLen: number; gateway: string } }, ifname: string, fixed: { ip?: string; ip6?: string }): Endpoint {
   const aliases = n.predefined ? null : [...c.config.network.aliases, c.config.id.slice(0, 12)];
   return {
     NetworkID: n.id,
@@ -502,7 +557,7 @@ function endpoint(n: NetworkRecord, c: ContainerRecord, r: { ip: string; prefixL
     MacAddress: r.mac,
     Aliases: aliases,
     DNSNames: n.predefined ? null : [c.config.name, ...c.config.network.aliases, c.config.id.slice(0, 12)],
-    IPAMConfig: ip ? { IPv4Address: ip } : null,
+    IPAMConfig: fixed.ip || fixed.ip6 ? { ...(fixed.ip ? { IPv4Address: fixed.ip } : {}), ...(fixed.ip6 ? { IPv6Address: fixed.ip6 } : {}) } : null,
     IPv6Gateway: r.ip6 && !n.internal ? r.ip6.gateway : '',
     GlobalIPv6Address: r.ip6?.ip ?? '',
     GlobalIPv6PrefixLen: r.ip6?.prefixLen ?? 0,
@@ -536,14 +591,11 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
     for (const [i, n] of nets.entries()) {
       ensureBridge(engine, n, false);
       const ifname = `eth${i}`;
-      const ip = i === 0 ? rec.config.network.ip : undefined;
-      if (ip) {
-        if (n.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
-        if (!contains(parseSubnet(n.subnet), parseIp(ip))) throw invalidArgument(`requested IP address ${ip} is not in the subnet ${n.subnet} of network ${n.name}`);
-      }
-      const r = cniAdd(n, dataDir, { id, netns: netnsPath, ifname, ...(ip ? { ip } : {}) });
+      const fixed = staticAddressesFor(rec, n, i);
+      checkStaticAddresses(n, fixed);
+      const r = cniAdd(n, dataDir, { id, netns: netnsPath, ifname, ...fixed });
       mark(`network: CNI bridge ADD ${n.name}`);
-      st.networks[n.name] = endpoint(n, rec, r, ifname, ip);
+      st.networks[n.name] = endpoint(n, rec, r, ifname, fixed);
       if (i === 0) Object.assign(st, { ipAddress: r.ip, gateway: n.internal ? '' : r.gateway, macAddress: r.mac, ipPrefixLen: r.prefixLen });
       if (i === 0 && r.ip6) Object.assign(st, { globalIPv6Address: r.ip6.ip, globalIPv6PrefixLen: r.ip6.prefixLen, ipv6Gateway: n.internal ? '' : r.ip6.gateway });
       cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));

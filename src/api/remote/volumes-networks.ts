@@ -175,8 +175,9 @@ export const VOLUME_NETWORK_COMMANDS: RemoteTable = {
   'network connect': {
     run: async (c, _ctx, p) => {
       const ip = str(p, 'ip');
+      const ip6 = str(p, 'ip6');
       const ep: Record<string, unknown> = { Aliases: list(p, 'alias') };
-      if (ip) ep.IPAMConfig = { IPv4Address: ip };
+      if (ip || ip6) ep.IPAMConfig = { ...(ip ? { IPv4Address: ip } : {}), ...(ip6 ? { IPv6Address: ip6 } : {}) };
       await c.json('POST', `/networks/${enc(p.args[0] as string)}/connect`, { Container: p.args[1], EndpointConfig: ep });
       return 0;
     },

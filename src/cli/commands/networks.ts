@@ -118,7 +118,8 @@ export async function removeNetworks(ctx: CliContext, p: ParsedArgs): Promise<nu
 export async function connectNetwork(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const ip = str(p, 'ip');
-  await svc.connect(p.args[0] as string, p.args[1] as string, { aliases: list(p, 'alias'), ...(ip ? { ip } : {}) });
+  const ip6 = str(p, 'ip6');
+  await svc.connect(p.args[0] as string, p.args[1] as string, { aliases: list(p, 'alias'), ...(ip ? { ip } : {}), ...(ip6 ? { ip6 } : {}) });
   return 0;
 }
 
