@@ -122,6 +122,41 @@ describe('volumes: CLI and mounts', { skip: process.getuid?.() !== 0 && 'needs r
     s.ok(['volume', 'rm', 'gone']);
   });
 
+  test('--mount volume-opt/volume-label create the volume with driver options; an existing volume keeps its own; volume-nocopy', () => {
+    const opts = 'volume-driver=local,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"volume-opt=o=size=2m,mode=0700",volume-label=made-by=mount';
+    const out = s.ok(['run', '--rm', '--mount', `type=volume,src=mv,dst=/m,${opts}`, 'busybox', 'sh', '-c', 'grep " /m " /proc/mounts; df -k /m | tail -1; stat -c %a /m']);
+    assert.match(out, /^tmpfs \/m tmpfs /m);
+    assert.match(out, /\s2048\s/, 'a 2 MiB tmpfs');
+    assert.match(out, /^700$/m);
+    type Vol = { Options: Record<string, string>; Labels: Record<string, string> };
+    const doc = () => (JSON.parse(s.ok(['volume', 'inspect', 'mv'])) as Vol[])[0];
+    assert.deepEqual(doc()?.Options, { type: 'tmpfs', device: 'tmpfs', o: 'size=2m,mode=0700' });
+    assert.deepEqual(doc()?.Labels, { 'made-by': 'mount' });
+    // Docker ignores volume-opt for a volume that exists: the first options stay.
+    const again = s.ok(['run', '--rm', '--mount', 'type=volume,src=mv,dst=/m,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=5m', 'busybox', 'sh', '-c', 'df -k /m | tail -1']);
+    assert.match(again, /\s2048\s/);
+    assert.deepEqual(doc()?.Options, { type: 'tmpfs', device: 'tmpfs', o: 'size=2m,mode=0700' });
+    s.ok(['volume', 'rm', 'mv']);
+    // Bad driver options fail at create, before any container or volume exists.
+    const before = s.ok(['ps', '-aq']);
+    for (const [spec, re] of [
+      ['type=volume,src=badopt,dst=/m,volume-opt=foo=bar', /invalid option: "foo"/],
+      ['type=volume,src=badopt,dst=/m,volume-opt=type=tmpfs', /missing required option: "device"/],
+      ['type=volume,src=badopt,dst=/m,volume-driver=nfs', /plugin "nfs" not found/],
+      ['type=bind,src=/tmp,dst=/m,volume-opt=a=b', /cannot mix 'volume-\*' options with mount type 'bind'/],
+    ] as [string, RegExp][]) {
+      const r = s.run(['run', '--rm', '--mount', spec, 'busybox', 'true']);
+      assert.equal(r.code, 125, spec);
+      assert.match(r.stderr, re);
+    }
+    assert.equal(s.ok(['ps', '-aq']), before);
+    assert.equal(s.run(['volume', 'inspect', 'badopt']).code, 1, 'no volume was made');
+    // volume-nocopy: a new volume over image content stays empty; without it the content is copied.
+    assert.equal(s.ok(['run', '--rm', '--mount', 'type=volume,src=nc,dst=/usr,volume-nocopy', 'busybox', '/bin/ls', '-A', '/usr']), '');
+    assert.equal(s.ok(['run', '--rm', '--mount', 'type=volume,src=cp,dst=/usr', 'busybox', '/bin/ls', '/usr']), 'bin\nsbin\n');
+    s.ok(['volume', 'rm', 'nc', 'cp']);
+  });
+
   test('local driver options: bad options are refused at create', () => {
     const before = s.ok(['volume', 'ls', '-q']);
     const bad: [string[], RegExp][] = [

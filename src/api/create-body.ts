@@ -239,9 +239,16 @@ function mountFromApi(m: Obj): MountSpec {
     return { type: 'tmpfs', source: 'tmpfs', destination: target, readonly, options: opts };
   }
   if (type !== 'volume') throw invalidArgument(`mount type "${type}" is not supported (bind, volume, tmpfs)`);
-  const noCopy = (optObj(m, 'VolumeOptions') ?? {}).NoCopy === true;
-  if (!source) return { type: 'volume', source: '', destination: target, readonly, anonymous: true };
-  return { type: 'volume', source, name: source, destination: target, readonly, options: noCopy ? ['nocopy'] : [] };
+  const vo = optObj(m, 'VolumeOptions', 'Mount.VolumeOptions') ?? {};
+  const noCopy = optBool(vo, 'NoCopy', 'Mount.VolumeOptions.NoCopy') === true;
+  const dc = optObj(vo, 'DriverConfig', 'Mount.VolumeOptions.DriverConfig') ?? {};
+  const driver = optStr(dc, 'Name', 'Mount.VolumeOptions.DriverConfig.Name');
+  if (driver && driver !== 'local') throw invalidArgument(`error looking up volume plugin ${driver}: plugin "${driver}" not found`);
+  const options = strMap(dc, 'Options', 'Mount.VolumeOptions.DriverConfig.Options');
+  const labels = strMap(vo, 'Labels', 'Mount.VolumeOptions.Labels');
+  const extra = { ...(options && Object.keys(options).length ? { volumeOptions: options } : {}), ...(labels && Object.keys(labels).length ? { volumeLabels: labels } : {}) };
+  if (!source) return { type: 'volume', source: '', destination: target, readonly, anonymous: true, ...extra };
+  return { type: 'volume', source, name: source, destination: target, readonly, options: noCopy ? ['nocopy'] : [], ...extra };
 }
 
 /**
@@ -334,5 +341,8 @@ function mountToApi(m: MountSpec): Obj {
     }
     return { Type: 'tmpfs', Target: m.destination, ReadOnly: m.readonly, TmpfsOptions: t };
   }
-  return { Type: 'volume', Source: m.anonymous ? '' : (m.name ?? m.source), Target: m.destination, ReadOnly: m.readonly, VolumeOptions: { NoCopy: (m.options ?? []).includes('nocopy') } };
+  const vo: Obj = { NoCopy: (m.options ?? []).includes('nocopy') };
+  if (m.volumeLabels) vo.Labels = m.volumeLabels;
+  if (m.volumeOptions) vo.DriverConfig = { Name: 'local', Options: m.volumeOptions };
+  return { Type: 'volume', Source: m.anonymous ? '' : (m.name ?? m.source), Target: m.destination, ReadOnly: m.readonly, VolumeOptions: vo };
 }

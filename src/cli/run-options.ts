@@ -94,15 +94,53 @@ export function parseVolume(spec: string): MountSpec {
   return { type: 'volume', source: src, name: src, destination: dst, readonly, options: o.includes('nocopy') ? ['nocopy'] : [] };
 }
 
-/** `--mount type=...,source=...,target=...,readonly` */
+/**
+ * Splits a --mount value as docker's CLI does (a CSV record): a field in double quotes may hold
+ * commas (`"volume-opt=o=size=1m,uid=1000"`), and "" inside quotes is a quote.
+ */
+export function splitCsvFields(spec: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < spec.length; i++) {
+    const ch = spec[i] as string;
+    if (quoted) {
+      if (ch === '"' && spec[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"' && cur === '') quoted = true;
+    else if (ch === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (quoted) throw invalidArgument(`invalid argument "${spec}" for "--mount" flag: parse error: extraneous or missing " in quoted-field`);
+  out.push(cur);
+  return out;
+}
+
+/** `--mount type=...,source=...,target=...,readonly,volume-opt=K=V,volume-label=K=V,volume-driver=local,volume-nocopy` */
 export function parseMount(spec: string): MountSpec {
   const kv = new Map<string, string>();
-  for (const part of spec.split(',')) {
+  const volumeOptions: Record<string, string> = {};
+  const volumeLabels: Record<string, string> = {};
+  let volumeKeys = false;
+  for (const part of splitCsvFields(spec)) {
     const eq = part.indexOf('=');
-    kv.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? 'true' : part.slice(eq + 1));
+    const key = (eq < 0 ? part : part.slice(0, eq)).toLowerCase();
+    const value = eq < 0 ? 'true' : part.slice(eq + 1);
+    if (key.startsWith('volume-')) volumeKeys = true;
+    if (key === 'volume-opt' || key === 'volume-label') {
+      const e = value.indexOf('=');
+      if (eq < 0 || e <= 0) throw invalidArgument(`invalid argument "${spec}" for "--mount" flag: invalid ${key} "${value}": expected KEY=VALUE`);
+      (key === 'volume-opt' ? volumeOptions : volumeLabels)[value.slice(0, e)] = value.slice(e + 1);
+    } else kv.set(key, value);
   }
   const type = (kv.get('type') ?? 'volume') as MountSpec['type'];
   if (!['bind', 'volume', 'tmpfs'].includes(type)) throw invalidArgument(`invalid mount type "${type}": use bind, volume or tmpfs`);
+  if (volumeKeys && type !== 'volume') throw invalidArgument(`invalid argument "${spec}" for "--mount" flag: cannot mix 'volume-*' options with mount type '${type}'`);
   const dst = kv.get('target') ?? kv.get('destination') ?? kv.get('dst');
   if (!dst) throw invalidArgument(`invalid argument "${spec}" for "--mount" flag: target is required`);
   const src = kv.get('source') ?? kv.get('src') ?? '';
@@ -117,7 +155,17 @@ export function parseMount(spec: string): MountSpec {
     if (kv.get('tmpfs-mode')) o.push(`mode=${kv.get('tmpfs-mode')}`);
     return { type, source: 'tmpfs', destination: dst, readonly: ro, options: o };
   }
-  return src ? { type, source: src, name: src, destination: dst, readonly: ro, options: kv.has('volume-nocopy') ? ['nocopy'] : [] } : { type, source: '', destination: dst, readonly: ro, anonymous: true };
+  const driver = kv.get('volume-driver');
+  if (driver !== undefined && driver !== 'local')
+    throw invalidArgument(`error looking up volume plugin ${driver}: plugin "${driver}" not found`, { hint: 'berth has the local volume driver only: volume-driver=local or leave it out' });
+  const nocopy = kv.get('volume-nocopy');
+  if (nocopy !== undefined && !['true', '1', 'false', '0'].includes(nocopy)) throw invalidArgument(`invalid value for volume-nocopy: ${nocopy}`);
+  const extra = {
+    ...(Object.keys(volumeOptions).length ? { volumeOptions } : {}),
+    ...(Object.keys(volumeLabels).length ? { volumeLabels } : {}),
+  };
+  if (!src) return { type, source: '', destination: dst, readonly: ro, anonymous: true, ...extra };
+  return { type, source: src, name: src, destination: dst, readonly: ro, options: nocopy === 'true' || nocopy === '1' ? ['nocopy'] : [], ...extra };
 }
 
 function parseUlimit(v: string): { name: string; soft: number; hard: number } {

@@ -30,7 +30,7 @@ import {
 } from './types.js';
 import { resolveUser } from './user.js';
 import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode, validateStaticAddresses } from '../network/service.js';
-import { releaseVolumeMounts } from '../volume/mounts.js';
+import { parseLocalOptions, releaseVolumeMounts } from '../volume/mounts.js';
 import { mark } from '../util/timings.js';
 import { randomHex } from '../util/random.js';
 import { x32AbiAvailable } from '../sys/libc.js';
@@ -157,6 +157,8 @@ export class ContainerService {
         mounts.push({ ...m, readonly: mode === undefined ? m.readonly : mode === 'ro' });
       }
     }
+    // --mount volume-opt: the local driver's options are checked now, as docker creates the volume at create.
+    for (const m of mounts) if (m.volumeOptions) parseLocalOptions(m.volumeOptions);
     // Anonymous volumes for the image's VOLUMEs not otherwise mounted.
     for (const v of Object.keys(cfg.Volumes ?? {})) {
       if (!mounts.some((m) => m.destination === v)) mounts.push({ type: 'volume', source: '', destination: v, readonly: false, anonymous: true });

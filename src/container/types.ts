@@ -18,6 +18,13 @@ export interface MountSpec {
   /** volume name for type volume */
   name?: string;
   anonymous?: boolean;
+  /**
+   * `--mount ...,volume-opt=K=V,volume-label=K=V` (API: VolumeOptions.DriverConfig.Options, Labels):
+   * what the volume is created with when it does not exist yet; an existing volume keeps its own
+   * (docker ignores them too).
+   */
+  volumeOptions?: Record<string, string>;
+  volumeLabels?: Record<string, string>;
 }
 
 export interface PortBinding {

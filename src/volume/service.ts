@@ -144,8 +144,9 @@ export class VolumeService {
   }
 
   /**
-   * The host directory to bind for a container's volume mount; creates the volume on first use and
-   * copies the image's files at the mount point into a new, empty volume.
+   * The host directory to bind for a container's volume mount; creates the volume on first use (with
+   * the mount's volume options and labels) and copies the image's files at the mount point into a
+   * new, empty volume (unless nocopy).
    */
   mountSourceFor(rec: ContainerRecord, m: MountSpec): string {
     let name = m.name;
@@ -170,7 +171,8 @@ export class VolumeService {
     }
     let v = this.get(name);
     const fresh = !v;
-    v ??= this.create({ name, anonymous: m.anonymous ?? false });
+    // --mount volume-opt/volume-label apply to a volume made here; an existing one keeps its own (as docker).
+    v ??= this.create({ name, anonymous: m.anonymous ?? false, ...(m.volumeOptions ? { options: m.volumeOptions } : {}), ...(m.volumeLabels ? { labels: m.volumeLabels } : {}) });
     const data = v.mountpoint;
     // -o type/device/o: mounted for the first user, unmounted by the last (volume/mounts.ts).
     acquireVolumeMount(this.engine, name, v.options, data, rec.config.id);

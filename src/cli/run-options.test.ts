@@ -1,0 +1,32 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BerthError } from '../errors.js';
+import { parseMount, splitCsvFields } from './run-options.js';
+
+const invalid = (re: RegExp) => (e: unknown) => e instanceof BerthError && e.code === 'invalid_argument' && re.test(e.message);
+
+test('--mount is a CSV record: quoted fields keep their commas', () => {
+  assert.deepEqual(splitCsvFields('a=1,"b=2,3",c'), ['a=1', 'b=2,3', 'c']);
+  assert.deepEqual(splitCsvFields('"x=""q"""'), ['x="q"']);
+  assert.throws(() => splitCsvFields('"open'), invalid(/quoted-field/));
+});
+
+test('--mount volume-opt, volume-label, volume-driver=local, volume-nocopy', () => {
+  assert.deepEqual(parseMount('type=volume,src=v,dst=/d,volume-driver=local,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"volume-opt=o=size=1m,uid=7",volume-label=team=a,volume-nocopy'), {
+    type: 'volume',
+    source: 'v',
+    name: 'v',
+    destination: '/d',
+    readonly: false,
+    options: ['nocopy'],
+    volumeOptions: { type: 'tmpfs', device: 'tmpfs', o: 'size=1m,uid=7' },
+    volumeLabels: { team: 'a' },
+  });
+  assert.deepEqual(parseMount('type=volume,src=v,dst=/d,volume-nocopy=false').options, []);
+  // An anonymous volume takes driver options too.
+  assert.deepEqual(parseMount('dst=/d,volume-opt=type=tmpfs,volume-opt=device=tmpfs'), { type: 'volume', source: '', destination: '/d', readonly: false, anonymous: true, volumeOptions: { type: 'tmpfs', device: 'tmpfs' } });
+  assert.throws(() => parseMount('type=bind,src=/tmp,dst=/d,volume-opt=a=b'), invalid(/cannot mix 'volume-\*' options with mount type 'bind'/));
+  assert.throws(() => parseMount('type=tmpfs,dst=/d,volume-nocopy'), invalid(/cannot mix/));
+  assert.throws(() => parseMount('src=v,dst=/d,volume-opt=novalue'), invalid(/invalid volume-opt "novalue": expected KEY=VALUE/));
+  assert.throws(() => parseMount('src=v,dst=/d,volume-driver=nfs'), invalid(/plugin "nfs" not found/));
+});
