@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -7,11 +8,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { TestStore, eventually } from './helpers.js';
 
-/** GET http://127.0.0.1:port/ -> body (traffic to loopback only). */
-function get(port: number): Promise<string> {
+/** GET http://127.0.0.1:port/ (or [::1]) -> body (traffic to loopback only). */
+function get(port: number, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (r) => {
+      .get({ host, port, path: '/', timeout: 3000 }, (r) => {
         let d = '';
         r.on('data', (c: Buffer) => (d += c.toString()));
         r.on('end', () => resolve(d));
@@ -23,16 +24,32 @@ function get(port: number): Promise<string> {
   });
 }
 
-async function eventuallyGet(port: number): Promise<string> {
+async function eventuallyGet(port: number, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<string> {
   const end = Date.now() + 15_000;
   for (;;) {
     try {
-      return await get(port);
+      return await get(port, host);
     } catch (e) {
       if (Date.now() > end) throw e;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** Processes of this store's port proxies (their command line names the store). */
+function proxiesOf(root: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        return cmd.includes('\0port-proxy\0') && cmd.includes(root);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 function freePort(): Promise<number> {
@@ -213,6 +230,91 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     s.ok(['rm', '-f', 'fixed6', 'joiner']);
     assert.deepEqual(reserved(), [], 'addresses released');
     s.ok(['network', 'rm', 'fix6', 'only4']);
+  });
+
+  test('IPv6 publishing: -p PORT on an --ipv6 network answers on 127.0.0.1 and [::1]; -p [::1]:P and ::1:P; port lists both families; nothing left after rm', async () => {
+    const [p1, p2, p3, p4] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    s.ok(['network', 'create', '--ipv6', '--subnet', 'fd5e:3e01:6b1::/64', 'pub6']);
+    const httpd = ['-v', `${www}:/www:ro`, 'busybox', 'httpd', '-f', '-p', '80', '-h', '/www'];
+    const both = s.ok(['run', '-d', '--network', 'pub6', '-p', `${p1}:80`, ...httpd]).trim();
+    assert.equal(s.ok(['port', both]), `80/tcp -> 0.0.0.0:${p1}\n80/tcp -> [::]:${p1}\n`, 'docker\'s two lines');
+    assert.equal(await eventuallyGet(p1), 'hello from berth\n');
+    assert.equal(await eventuallyGet(p1, '::1'), 'hello from berth\n', '[::1] answers (through the port proxy)');
+    type Ports = Record<string, { HostIp: string; HostPort: string }[]>;
+    const ports = (JSON.parse(s.ok(['inspect', both])) as { NetworkSettings: { Ports: Ports } }[])[0]?.NetworkSettings.Ports;
+    assert.deepEqual(ports?.['80/tcp'], [{ HostIp: '0.0.0.0', HostPort: String(p1) }, { HostIp: '::', HostPort: String(p1) }]);
+    // The non-loopback side of [::] is ip6tables DNAT to the container's IPv6 address.
+    const short = both.slice(0, 12);
+    assert.match(spawnSync('ip6tables-save', ['-t', 'nat']).stdout.toString(), new RegExp(`-A BERTH-DN-${short} -p tcp -m tcp --dport ${p1} -j DNAT --to-destination \\[fd5e:3e01:6b1::[0-9a-f]+\\]:80`));
+    // Both families are allocated: a second container cannot take the port.
+    const clash = s.run(['run', '-d', '--name', 'clash6', '--network', 'pub6', '-p', `${p1}:80`, 'busybox', 'true']);
+    assert.equal(clash.code, 125);
+    assert.match(clash.stderr, /port is already allocated/);
+    s.ok(['rm', '-f', 'clash6']);
+    // Loopback-only IPv6 bindings, bracketed and bare; and one on a container without IPv6 (default bridge), relayed to its IPv4 address.
+    const lo = s.ok(['run', '-d', '--network', 'pub6', '-p', `[::1]:${p2}:80`, '-p', `::1:${p3}:80`, ...httpd]).trim();
+    assert.equal(s.ok(['port', lo]), `80/tcp -> [::1]:${p2}\n80/tcp -> [::1]:${p3}\n`);
+    assert.equal(await eventuallyGet(p2, '::1'), 'hello from berth\n');
+    assert.equal(await eventuallyGet(p3, '::1'), 'hello from berth\n');
+    await assert.rejects(get(p2, '127.0.0.1'), 'not published on IPv4');
+    const v4only = s.ok(['run', '-d', '-p', `[::1]:${p4}:80`, ...httpd]).trim();
+    assert.equal(await eventuallyGet(p4, '::1'), 'hello from berth\n');
+    // A host program holding [::1]:PORT: the [::] half of a default binding is refused, nothing is left running.
+    const holder = net.createServer().listen({ host: '::1', port: await freePort(), ipv6Only: true });
+    await new Promise((r) => holder.once('listening', r));
+    const held = (holder.address() as net.AddressInfo).port;
+    const taken = s.run(['run', '-d', '--name', 'taken6', '--network', 'pub6', '-p', `${held}:80`, 'busybox', 'sleep', '60']);
+    holder.close();
+    assert.equal(taken.code, 125);
+    assert.match(taken.stderr, new RegExp(`Bind for \\[::\\]:${held} failed: port is already allocated`));
+    s.ok(['rm', '-f', 'taken6']);
+    assert.equal(proxiesOf(s.root).length, 3, 'one proxy per container with proxied ports');
+    // rm: proxies stop, ip6tables chains go.
+    s.ok(['rm', '-f', both, lo, v4only]);
+    await eventually(() => proxiesOf(s.root).length === 0);
+    assert.doesNotMatch(spawnSync('ip6tables-save', ['-t', 'nat']).stdout.toString(), new RegExp(`BERTH-DN-${short}`));
+    await assert.rejects(get(p1, '::1'));
+    s.ok(['network', 'rm', 'pub6']);
+  });
+
+  test('the port proxy relays TCP and UDP from [::1] and ends by itself when the namespace goes (a killed berth)', async () => {
+    // The proxy process alone, relaying to servers of this test on 127.0.0.1.
+    const tcp = net.createServer((c) => c.end('tcp-echo\n')).listen(0, '127.0.0.1');
+    const udp = dgram.createSocket('udp4');
+    udp.on('message', (m, from) => udp.send(Buffer.concat([Buffer.from('udp:'), m]), from.port, from.address));
+    await Promise.all([new Promise((r) => tcp.once('listening', r)), new Promise<void>((r) => udp.bind(0, '127.0.0.1', () => r()))]);
+    const [pt, pu] = [await freePort(), await freePort()];
+    const ns = path.join(s.dir, 'fake-netns');
+    fs.writeFileSync(ns, '');
+    const id = 'e'.repeat(64);
+    const child = s.spawn(['container', 'port-proxy', id, ns, `tcp/::1/${pt}/127.0.0.1/${(tcp.address() as net.AddressInfo).port}`, `udp/::1/${pu}/127.0.0.1/${(udp.address() as net.AddressInfo).port}`]);
+    const exited = new Promise<number | null>((r) => child.once('exit', r));
+    let out = '';
+    await eventually(() => {
+      out += child.stdout.read()?.toString() ?? '';
+      return out.startsWith('ready\n');
+    });
+    const got = await new Promise<string>((resolve, reject) => {
+      const c = net.connect({ host: '::1', port: pt });
+      let d = '';
+      c.on('data', (b) => (d += b.toString()));
+      c.on('end', () => resolve(d));
+      c.on('error', reject);
+    });
+    assert.equal(got, 'tcp-echo\n');
+    const client = dgram.createSocket('udp6');
+    const reply = new Promise<string>((r) => client.once('message', (m) => r(m.toString())));
+    client.send('ping', pu, '::1');
+    assert.equal(await reply, 'udp:ping');
+    client.close();
+    // A second proxy for the same port reports the conflict.
+    const again = s.run(['container', 'port-proxy', id, ns, `tcp/::1/${pt}/127.0.0.1/1`]);
+    assert.equal(again.code, 1);
+    assert.equal(again.stdout, `EADDRINUSE [::1]:${pt}\n`);
+    fs.rmSync(ns);
+    assert.equal(await exited, 0, 'the proxy noticed the namespace is gone and ended');
+    tcp.close();
+    udp.close();
   });
 
   test('errors: overlapping subnet, unknown network', () => {

@@ -35,6 +35,7 @@ test('run flags survive the trip through the create body (remote mode sends what
     ['--name', 'web', '-it', '-e', 'A=1', '-w', '/tmp', '-u', '1000:1000', '--entrypoint', 'sh', 'busybox', '-c', 'echo hi'],
     ['--entrypoint', '', 'busybox', 'true'],
     ['-p', '127.0.0.1:8080:80', '-p', '9000:9000/udp', '-p', '81', '-P', '--expose', '7000', 'busybox'],
+    ['-p', '[::1]:8080:80', '-p', '::1:8081:81', '-p', '[::]::82/udp', 'busybox'],
     ['-v', '/tmp:/host:ro', '-v', 'data:/data', '-v', '/anon', '--mount', 'type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770', '--mount', 'type=volume,source=v2,target=/v2,volume-nocopy', '--tmpfs', '/run:size=64k', 'busybox'],
     ['--mount', 'type=volume,src=tv,dst=/t,volume-driver=local,volume-opt=type=tmpfs,volume-opt=device=tmpfs,"volume-opt=o=size=1m,uid=7",volume-label=a=b', '--mount', 'type=volume,dst=/anon,volume-opt=type=tmpfs,volume-opt=device=tmpfs', 'busybox'],
     ['-m', '64m', '--memory-swap', '128m', '--cpus', '1.5', '--cpu-shares', '512', '--cpuset-cpus', '0', '--pids-limit', '50', '--ulimit', 'nofile=100:200', '--shm-size', '32m', 'busybox'],

@@ -3,11 +3,13 @@
  * CreateOptions. Unknown fields are ignored like dockerd does; a known field of the wrong type is a
  * 400 naming the field.
  */
+import net from 'node:net';
 import path from 'node:path';
 import type { CreateOptions } from '../container/service.js';
 import type { MountSpec, PortBinding } from '../container/types.js';
 import { invalidArgument } from '../errors.js';
 import { parseVolume } from '../cli/run-options.js';
+import { formatIp6, parseIp6 } from '../network/subnet6.js';
 
 type Obj = Record<string, unknown>;
 
@@ -158,7 +160,10 @@ function applyHostConfig(o: CreateOptions, h: Obj): void {
       for (const b of (Array.isArray(list) ? list : [{}]) as Obj[]) {
         const hp = optStr(b ?? {}, 'HostPort', f('PortBindings.HostPort')) ?? '';
         if (hp && !/^\d+$/.test(hp)) throw invalidArgument(`invalid port specification: "${hp}"`);
-        ports.push({ hostIp: optStr(b ?? {}, 'HostIp') ?? '', hostPort: hp ? Number(hp) : 0, containerPort: Number(port), protocol: proto });
+        let hostIp = optStr(b ?? {}, 'HostIp', f('PortBindings.HostIp')) ?? '';
+        if (hostIp && !net.isIP(hostIp)) throw invalidArgument(`invalid IP address: ${hostIp}`);
+        if (net.isIPv6(hostIp)) hostIp = formatIp6(parseIp6(hostIp));
+        ports.push({ hostIp, hostPort: hp ? Number(hp) : 0, containerPort: Number(port), protocol: proto });
       }
     }
     o.ports = ports;

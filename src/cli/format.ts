@@ -1163,10 +1163,15 @@ export function printPorts(out: (line: string) => void, container: string, m: Re
     const key = want.includes('/') ? want : `${want}/tcp`;
     const b = m[key];
     if (!b) throw new BerthError('not_found', `No public port '${key}' published for ${container}`);
-    for (const x of b) out(`${x.HostIp}:${x.HostPort}`);
+    for (const x of b) out(joinHostPort(x.HostIp, x.HostPort));
     return;
   }
-  for (const [k, v] of Object.entries(m)) for (const x of v ?? []) out(`${k} -> ${x.HostIp}:${x.HostPort}`);
+  for (const [k, v] of Object.entries(m)) for (const x of v ?? []) out(`${k} -> ${joinHostPort(x.HostIp, x.HostPort)}`);
+}
+
+/** Go's net.JoinHostPort, as docker prints bindings: an IPv6 host in brackets ([::]:8080). */
+export function joinHostPort(host: string, port: string): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** `volume ls`'s table (local and remote). */

@@ -92,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     // Remote mode: covered commands go through the Engine API (src/api/remote.ts); the monitor's
     // callbacks and the service itself always work on the local store.
     const host = (g.flags.host as string | undefined) ?? process.env.BERTH_HOST;
-    if (host && !['container cleanup', 'container healthcheck-monitor', 'system service'].includes(def.path.join(' '))) {
+    if (host && !['container cleanup', 'container healthcheck-monitor', 'container port-proxy', 'system service'].includes(def.path.join(' '))) {
       const { runRemote } = await import('../api/remote.js');
       return await runRemote(host, def, p, ctx);
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BerthError } from '../errors.js';
-import { parseMount, splitCsvFields } from './run-options.js';
+import { parseMount, parsePublish, splitCsvFields } from './run-options.js';
 
 const invalid = (re: RegExp) => (e: unknown) => e instanceof BerthError && e.code === 'invalid_argument' && re.test(e.message);
 
@@ -29,4 +29,18 @@ test('--mount volume-opt, volume-label, volume-driver=local, volume-nocopy', () 
   assert.throws(() => parseMount('type=tmpfs,dst=/d,volume-nocopy'), invalid(/cannot mix/));
   assert.throws(() => parseMount('src=v,dst=/d,volume-opt=novalue'), invalid(/invalid volume-opt "novalue": expected KEY=VALUE/));
   assert.throws(() => parseMount('src=v,dst=/d,volume-driver=nfs'), invalid(/plugin "nfs" not found/));
+});
+
+test('-p with an IPv6 host address: bracketed or bare (docker splits off the last two fields), normalised', () => {
+  const one = (hostIp: string, hostPort: number) => [{ hostIp, hostPort, containerPort: 80, protocol: 'tcp' }];
+  assert.deepEqual(parsePublish('[::1]:8080:80'), one('::1', 8080));
+  assert.deepEqual(parsePublish('::1:8080:80'), one('::1', 8080));
+  assert.deepEqual(parsePublish('[::]:8080:80'), one('::', 8080));
+  assert.deepEqual(parsePublish('[fd00:0:0::1]::80'), one('fd00::1', 0));
+  assert.deepEqual(parsePublish('fd00::1:8080:80/udp'), [{ hostIp: 'fd00::1', hostPort: 8080, containerPort: 80, protocol: 'udp' }]);
+  assert.deepEqual(parsePublish('127.0.0.1:8080:80'), one('127.0.0.1', 8080));
+  assert.deepEqual(parsePublish('8080:80'), one('', 8080));
+  assert.throws(() => parsePublish('[::1:8080:80'), invalid(/missing '\]'/));
+  assert.throws(() => parsePublish('nohost:8080:80'), invalid(/invalid IP address: nohost/));
+  assert.throws(() => parsePublish('::1:80'), invalid(/invalid IP address: :/));
 });

@@ -3,10 +3,12 @@
  * translates HostConfig into the same CreateOptions in its own edge).
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { CreateOptions } from '../container/service.js';
 import type { MountSpec, PortBinding, RestartPolicy } from '../container/types.js';
 import { invalidArgument } from '../errors.js';
+import { formatIp6, parseIp6 } from '../network/subnet6.js';
 import { parseBytes, parseDuration } from '../util/human.js';
 import { type ParsedArgs, bool, int, list, str } from './args.js';
 
@@ -51,15 +53,18 @@ export function parsePublish(spec: string): PortBinding[] {
   const [main, protoRaw] = spec.split('/', 2) as [string, string | undefined];
   const protocol = (protoRaw ?? 'tcp') as 'tcp' | 'udp';
   if (protocol !== 'tcp' && protocol !== 'udp') throw invalidArgument(`invalid proto: ${protoRaw}`);
-  let hostIp = '';
-  let hostPart = '';
-  let ctrPart: string;
-  const v6 = /^\[([^\]]+)\]:(.*)$/.exec(main);
-  const parts = v6 ? [v6[1] as string, ...(v6[2] as string).split(':')] : main.split(':');
-  if (parts.length === 1) ctrPart = parts[0] as string;
-  else if (parts.length === 2) [hostPart, ctrPart] = parts as [string, string];
-  else if (parts.length === 3) [hostIp, hostPart, ctrPart] = parts as [string, string, string];
-  else throw invalidArgument(`invalid publish spec: ${spec}`);
+  // Docker's split: the last two fields are host and container port, everything before them the
+  // host IP, so an IPv6 address works bare (::1:8080:80) or in brackets ([::1]:8080:80).
+  const parts = main.split(':');
+  const ctrPart = parts[parts.length - 1] as string;
+  const hostPart = parts.length >= 2 ? (parts[parts.length - 2] as string) : '';
+  let hostIp = parts.length >= 3 ? parts.slice(0, -2).join(':') : '';
+  if (hostIp.startsWith('[')) {
+    if (!hostIp.endsWith(']')) throw invalidArgument(`Invalid ip address ${hostIp}: missing ']' in address`);
+    hostIp = hostIp.slice(1, -1);
+  }
+  if (hostIp && !net.isIP(hostIp)) throw invalidArgument(`invalid IP address: ${hostIp}`);
+  if (net.isIPv6(hostIp)) hostIp = formatIp6(parseIp6(hostIp));
   const range = (s: string): number[] => {
     if (s === '') return [];
     const m = /^(\d+)(?:-(\d+))?$/.exec(s);

@@ -178,7 +178,7 @@ export function portsColumn(rec: ContainerRecord): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(m)) {
     if (!v) parts.push(k);
-    else for (const b of v) parts.push(`${b.HostIp}:${b.HostPort}->${k}`);
+    else for (const b of v) parts.push(`${b.HostIp.includes(':') ? `[${b.HostIp}]` : b.HostIp}:${b.HostPort}->${k}`);
   }
   return parts.join(', ');
 }

@@ -7,7 +7,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BerthError, conflict, failedPrecondition, invalidArgument, isNotFound } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { readImageConfig } from '../image/image-store.js';
@@ -31,6 +30,7 @@ import {
 import { resolveUser } from './user.js';
 import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode, validateStaticAddresses } from '../network/service.js';
 import { parseLocalOptions, releaseVolumeMounts } from '../volume/mounts.js';
+import { berthBin } from '../util/berth-bin.js';
 import { mark } from '../util/timings.js';
 import { randomHex } from '../util/random.js';
 import { x32AbiAvailable } from '../sys/libc.js';
@@ -995,19 +995,6 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/**
- * Path of bin/berth.cjs, the CLI's Node entry, for conmon's exit command and helper processes: run
- * with process.execPath, it skips the shell launcher, which this process already went through.
- */
-export function berthBin(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    const candidate = path.join(dir, 'bin', 'berth.cjs');
-    if (fs.existsSync(candidate)) return candidate;
-    dir = path.dirname(dir);
-  }
-  throw new BerthError('internal', 'cannot find bin/berth.cjs next to the engine');
-}
 
 function whichSync(bin: string): string | undefined {
   for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
@@ -1026,3 +1013,6 @@ function findBinary(name: string): string {
 import { oomKilled, removeCgroup } from '../runtime/cgroups.js';
 import { emitEvent } from '../engine/events.js';
 export type { ContainerState };
+
+/** Kept here for its importers; it lives in util/ so that network/ can start berth processes too. */
+export { berthBin };

@@ -61,9 +61,12 @@ registerCheck((engine, repair, add) => {
     }
   }
   // Port chains are shared by all stores on the host: only this store's stopped containers are ours to judge.
-  const withRules = new Set(containersWithPortRules());
-  for (const c of containers) {
-    const short = c.config.id.slice(0, 12);
-    if (withRules.has(short) && !live.get(c.config.id)?.ports.length) report('network', `port rules of stopped container ${c.config.name}`, () => removePortRules(c.config.id));
+  for (const family of ['ip', 'ip6'] as const) {
+    const withRules = new Set(containersWithPortRules(family));
+    for (const c of containers) {
+      const short = c.config.id.slice(0, 12);
+      if (withRules.has(short) && !live.get(c.config.id)?.ports.length)
+        report('network', `${family === 'ip6' ? 'IPv6 ' : ''}port rules of stopped container ${c.config.name}`, () => removePortRules(c.config.id, family));
+    }
   }
 });

@@ -30,6 +30,7 @@ import { execSync } from './exec.js';
 import { FIREWALL_VERSION, addPortRules, ensureNetworkFirewall, removeNetworkFirewall, removePortRules } from './firewall.js';
 import { type HostsPeer, renderHosts } from './hosts.js';
 import { createNetns, removeNetns } from './netns.js';
+import { type ProxySpec, startPortProxy, stopPortProxy } from './port-proxy.js';
 import {
   DEFAULT_NETWORK,
   DEFAULT_SUBNET,
@@ -80,6 +81,8 @@ export interface ContainerNetworkState {
   ipv6Gateway?: string;
   networks: Record<string, Endpoint>;
   ports: PortBinding[];
+  /** The container's port proxy (IPv6 loopback and IPv6 -> IPv4 bindings; port-proxy.ts). */
+  proxyPid?: number;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -601,7 +604,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
       cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
     }
     if (rec.config.ports.length) {
-      const ports = await resolvePorts(rec.config.ports);
+      const ports = await resolvePorts(rec.config.ports, { dualStack: !!st.globalIPv6Address });
       // Allocation and check in one transaction: two concurrent runs cannot both get a port.
       writeTx(engine.db, () => {
         for (const other of cs.list()) {
@@ -612,7 +615,13 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
         st.ports = ports;
         cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
       });
-      addPortRules(id, st.ipAddress, ports);
+      const plan = planPorts(ports, st.ipAddress, st.globalIPv6Address);
+      addPortRules(id, st.ipAddress, plan.rules4);
+      if (plan.rules6.length) addPortRules(id, st.globalIPv6Address as string, plan.rules6, 'ip6');
+      if (plan.proxied.length) {
+        st.proxyPid = await startPortProxy({ root: engine.paths.root, runroot: engine.paths.runroot, id, netns: netnsPath, specs: plan.proxied });
+        cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
+      }
     }
     fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, peersOf(engine, rec, nets), st.globalIPv6Address));
     mark('network: ports and hosts');
@@ -658,7 +667,9 @@ export function releaseNetwork(engine: Engine, id: string, st: Partial<Container
     }
   };
   mark('network: release');
+  if (st.proxyPid) step('port proxy', () => stopPortProxy(st.proxyPid as number, id));
   if (st.ports?.length) step('port rules', () => removePortRules(id));
+  if (st.ports?.length && planPorts(st.ports, st.ipAddress ?? '', st.globalIPv6Address).rules6.length) step('IPv6 port rules', () => removePortRules(id, 'ip6'));
   step('namespace', () => removeNetns(st.netns ?? path.join(netnsDir(engine), id)));
   mark('network: namespace removed');
   const store = new NetworkStore(engine);
@@ -721,47 +732,66 @@ function refreshPeers(engine: Engine, networkNames: string[], skip?: string): vo
 
 // ------------------------------------------------------------------ published ports
 
+/** Two host IPs of bindings of one port clash in the same family when either is the wildcard or they are equal. */
 function ipsClash(a: string, b: string): boolean {
-  const any = (x: string) => x === '' || x === '0.0.0.0';
+  if (net.isIPv6(a) !== net.isIPv6(b)) return false;
+  const any = (x: string) => x === '' || x === '0.0.0.0' || x === '::';
   return any(a) || any(b) || a === b;
 }
 
-function portTaken(p: PortBinding): BerthError {
-  return conflict(`Bind for ${p.hostIp || '0.0.0.0'}:${p.hostPort} failed: port is already allocated`, { hint: 'choose another host port, or -p CONTAINER_PORT for a free one' });
+function hostPortText(ip: string, port: number): string {
+  const host = ip || '0.0.0.0';
+  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-/** Checks requested host ports against the host's listeners and picks free ones for port 0. */
-async function resolvePorts(ports: PortBinding[]): Promise<PortBinding[]> {
+function portTaken(p: PortBinding): BerthError {
+  return conflict(`Bind for ${hostPortText(p.hostIp, p.hostPort)} failed: port is already allocated`, { hint: 'choose another host port, or -p CONTAINER_PORT for a free one' });
+}
+
+/**
+ * How each binding is carried: IPv4 ones by iptables DNAT; IPv6 ones of a container with an IPv6
+ * address by ip6tables DNAT, except on loopback (no route_localnet for IPv6: [::1] and the loopback
+ * side of [::] go through the port proxy, as docker-proxy does for docker); IPv6 ones of a container
+ * without an IPv6 address through the proxy to its IPv4 address.
+ */
+function planPorts(ports: PortBinding[], ip4: string, ip6: string | undefined): { rules4: PortBinding[]; rules6: PortBinding[]; proxied: ProxySpec[] } {
+  const v6 = ports.filter((p) => net.isIPv6(p.hostIp));
+  const proxied = v6
+    .filter((p) => !ip6 || p.hostIp === '::' || p.hostIp === '::1')
+    .map((p) => ({ protocol: p.protocol, hostIp: p.hostIp, hostPort: p.hostPort, targetIp: ip6 ?? ip4, targetPort: p.containerPort }));
+  return { rules4: ports.filter((p) => !net.isIPv6(p.hostIp)), rules6: ip6 ? v6.filter((p) => p.hostIp !== '::1') : [], proxied };
+}
+
+/**
+ * Checks requested host ports against the host's listeners and picks free ones for port 0. With
+ * `dualStack` (the container has an IPv6 address), a binding without a host IP is published on
+ * both families, as docker does: 0.0.0.0:PORT and [::]:PORT, the same port.
+ */
+async function resolvePorts(ports: PortBinding[], o: { dualStack: boolean }): Promise<PortBinding[]> {
   const out: PortBinding[] = [];
-  for (const p of ports) {
-    const host = p.hostIp || '0.0.0.0';
-    if (p.hostIp && p.hostIp !== '0.0.0.0' && !net.isIPv4(p.hostIp)) throw invalidArgument(`host IP ${p.hostIp} is not an IPv4 address (IPv6 publishing is not supported)`);
-    let port = p.hostPort;
+  const check = async (p: PortBinding): Promise<number> => {
     try {
-      port = await probe(p.protocol, host, port);
+      return await probe(p.protocol, p.hostIp || '0.0.0.0', p.hostPort);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') throw portTaken(p);
-      if (code === 'EADDRNOTAVAIL') throw invalidArgument(`Bind for ${host}:${p.hostPort} failed: cannot assign requested address (no such address on this host)`);
-      throw new BerthError('internal', `checking host port ${host}:${p.hostPort}: ${(e as Error).message}`, { cause: e });
+      if (code === 'EADDRNOTAVAIL') throw invalidArgument(`Bind for ${hostPortText(p.hostIp, p.hostPort)} failed: cannot assign requested address (no such address on this host)`);
+      throw new BerthError('internal', `checking host port ${hostPortText(p.hostIp, p.hostPort)}: ${(e as Error).message}`, { cause: e });
     }
-    out.push({ ...p, hostPort: port });
-  }
+  };
+  for (const p of ports) out.push({ ...p, hostPort: await check(p) });
+  if (o.dualStack) for (const p of [...out]) if (p.hostIp === '') out.push({ ...p, hostIp: '::', hostPort: await check({ ...p, hostIp: '::' }) });
   // Two bindings of one request may not share a port either.
-  const seen = new Set<string>();
-  for (const p of out) {
-    const k = `${p.protocol}/${p.hostPort}`;
-    if (seen.has(k)) throw portTaken(p);
-    seen.add(k);
-  }
+  for (const [i, p] of out.entries()) if (out.some((q, j) => j < i && q.protocol === p.protocol && q.hostPort === p.hostPort && ipsClash(q.hostIp, p.hostIp))) throw portTaken(p);
   return out;
 }
 
 /** Binds and releases host:port (0 = any free port); resolves with the port. */
 function probe(proto: 'tcp' | 'udp', host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
+    const v6 = net.isIPv6(host);
     if (proto === 'udp') {
-      const s = dgram.createSocket('udp4');
+      const s = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
       s.once('error', reject);
       s.bind(port, host, () => {
         const got = s.address().port;
@@ -771,7 +801,7 @@ function probe(proto: 'tcp' | 'udp', host: string, port: number): Promise<number
     }
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen({ port, host, exclusive: true }, () => {
+    srv.listen({ port, host, exclusive: true, ipv6Only: v6 }, () => {
       const got = (srv.address() as net.AddressInfo).port;
       srv.close(() => resolve(got));
     });

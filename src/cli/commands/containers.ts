@@ -641,4 +641,11 @@ export async function healthMonitor(ctx: CliContext, p: ParsedArgs): Promise<num
   return 0;
 }
 
+/** The port proxy of one container (started by the engine; network/port-proxy.ts). */
+export async function portProxy(_ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const { runPortProxy } = await import('../../network/port-proxy.js');
+  await runPortProxy(p.args[1] as string, p.args.slice(2));
+  return 0;
+}
+
 export { path };
