@@ -187,7 +187,7 @@ function removeStoreNetwork(bridge: string): void {
 
 /** Makes busybox in Berth's store and loads the very same archive into each peer. */
 function loadBusybox(berth: BenchEngine, peers: BenchEngine[], work: string): void {
-  exec(['bash', path.join(REPO, 'scripts', 'make-busybox-image.sh'), ...berth.argv([]).slice(2)]);
+  exec(['bash', path.join(REPO, 'scripts', 'make-busybox-image.sh'), ...berth.argv([]).slice(1)]);
   const tar = path.join(work, 'busybox.tar');
   berth.cli(['save', '-o', tar, 'busybox:latest']);
   const id = berth.cli(['image', 'inspect', '--format', '{{.Id}}', 'busybox:latest']).stdout.trim();
