@@ -15,11 +15,13 @@ export interface ServiceHandle {
   stop(): Promise<void>;
 }
 
-export async function startService(store: TestStore): Promise<ServiceHandle> {
+/** `env` adds to the service's environment (e.g. a DOCKER_CONFIG of its own, apart from its clients'). */
+export async function startService(store: TestStore, env: Record<string, string> = {}): Promise<ServiceHandle> {
   const socket = path.join(store.dir, 'api.sock');
   const logFile = path.join(store.dir, 'api-requests.jsonl');
   const child = spawn(BIN, ['--root', store.root, '--runroot', store.runroot, 'system', 'service', '--socket', `unix://${socket}`, '--log-requests', logFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));

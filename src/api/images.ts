@@ -11,6 +11,7 @@ import { parseReference } from '../image/reference.js';
 import { matchLabels } from '../util/filters.js';
 import { parseTimeArg } from './containers.js';
 import { type ApiContext, type Router, qBool, qFilters, sendJson } from './http.js';
+import { decodeRegistryAuth, decodeRegistryConfig } from './registry-auth.js';
 
 /** For dynamic imports of optional modules: undefined when this build lacks the module. */
 export function moduleMissing(e: unknown): undefined {
@@ -129,10 +130,12 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
     if (!from) throw invalidArgument('images/create needs fromImage or fromSrc');
     const tag = q.get('tag');
     const name = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+    // The client's credentials (docker's X-Registry-Auth), else the service's own logins.
+    const auth = decodeRegistryAuth(ctx.req.headers['x-registry-auth']);
     const pull = await import('../engine/pull.js').catch(moduleMissing);
     if (!pull) throw new BerthError('not_implemented', 'pulling images is not available in this build of Berth', { hint: 'load the image with docker load / POST /images/load' });
     try {
-      await pull.pullImage(engine, name, { onProgress: (e) => out.write(e), signal: ctx.signal });
+      await pull.pullImage(engine, name, { onProgress: (e) => out.write(e), signal: ctx.signal, ...(auth ? { auth } : {}) });
     } catch (e) {
       // Headers may be out already: docker reports late failures as an error line.
       if (!(ctx.res as NonNullable<ApiContext['res']>).headersSent) throw e;
@@ -196,9 +199,10 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
     const tag = ctx.query.get('tag');
     const name = tag ? `${ctx.params.name}:${tag}` : (ctx.params.name as string);
     resolveImage(engine, name);
+    const auth = decodeRegistryAuth(ctx.req.headers['x-registry-auth']);
     const out = jsonLines(ctx);
     try {
-      await push.pushImage(engine, name, { onProgress: (e) => out.write(e), signal: ctx.signal });
+      await push.pushImage(engine, name, { onProgress: (e) => out.write(e), signal: ctx.signal, ...(auth ? { auth } : {}) });
     } catch (e) {
       out.write({ errorDetail: { message: (e as Error).message }, error: (e as Error).message });
     }
@@ -246,6 +250,7 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
       }
     };
     const dockerfile = q.get('dockerfile');
+    const registryAuth = decodeRegistryConfig(ctx.req.headers['x-registry-config']);
     const context = await contexts.BuildContext.fromTar(ctx.req, path.join(engine.paths.cache, 'build-tmp'), dockerfile ? { dockerfilePath: dockerfile } : {});
     const out = jsonLines(ctx);
     const opts: import('../build/builder.js').BuildOptions = {
@@ -255,6 +260,7 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
       labels: jsonParam('labels'),
       noCache: qBool(q, 'nocache'),
       pull: qBool(q, 'pull'),
+      registryAuth,
       signal: ctx.signal,
       // docker's classic build lines; each carries the engine's event too (berthBuildEvent, which
       // docker clients ignore), so `berth --host build` renders the same progress as a local build.

@@ -22,8 +22,6 @@ const LOCAL_ONLY: Record<string, string> = {
   'system prune': 'it runs on the local store',
   'network reset': 'it removes the local store’s bridges and firewall rules',
   'registry serve': 'it serves a registry from a local directory',
-  login: 'credentials are kept by the client; the service uses its own registry logins',
-  logout: 'credentials are kept by the client',
 };
 
 /** Runs `def` through the API at `host`; refuses commands and flags remote mode does not cover. */

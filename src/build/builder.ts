@@ -18,6 +18,7 @@ import { BerthError, invalidArgument } from '../errors.js';
 import type { ImageRecord } from '../image/image-store.js';
 import { type ContainerDefaults, type HistoryEntry, type ImageConfig, hostPlatform } from '../image/oci.js';
 import { parseReference } from '../image/reference.js';
+import type { RegistryCredentials } from '../registry/client.js';
 import { BuildCache, stepKey } from './cache.js';
 import type { BuildContext } from './context.js';
 import { copyStep, type CopySourceRoot } from './copy.js';
@@ -53,6 +54,11 @@ export interface BuildOptions {
   noCache?: boolean;
   /** Pull base images even when present (needs src/engine/pull.ts). */
   pull?: boolean;
+  /**
+   * Credentials for pulling base images, by registry host ("docker.io", "127.0.0.1:5000"): the API
+   * client's (docker's X-Registry-Config). A registry not listed uses the stored logins.
+   */
+  registryAuth?: Record<string, RegistryCredentials>;
   platform?: string;
   /** id -> host file, for RUN --mount=type=secret. */
   secrets?: Record<string, string>;
@@ -115,7 +121,8 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
         const t0 = Date.now();
         try {
           const { pullImage } = await import('../engine/pull.js');
-          const report = await pullImage(engine, name, { platform: formatPlatform(platform), ...(opts.signal ? { signal: opts.signal } : {}) });
+          const auth = opts.registryAuth?.[parseReference(name).domain];
+          const report = await pullImage(engine, name, { platform: formatPlatform(platform), ...(opts.signal ? { signal: opts.signal } : {}), ...(auth ? { auth } : {}) });
           img = report.images[0]?.image;
           emit({ type: 'done', id, seconds: (Date.now() - t0) / 1000 });
         } catch (e) {

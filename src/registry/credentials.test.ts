@@ -27,6 +27,7 @@ test('inline auths: store, get, erase; file is 0600 and keeps unknown fields', a
     assert.deepEqual(await s.get('docker.io'), { username: 'me', password: 'pa:ss' });
     assert.deepEqual(await s.get('registry-1.docker.io'), { username: 'me', password: 'pa:ss' });
     assert.equal(await s.get('elsewhere.example'), undefined);
+    assert.deepEqual(s.hosts().sort(), ['127.0.0.1:5000', 'docker.io', 'old.example'].sort(), 'each host once, keys normalised');
     assert.equal(await s.erase('127.0.0.1:5000'), true);
     assert.equal(await s.get('127.0.0.1:5000'), undefined);
     assert.equal(await s.erase('127.0.0.1:5000'), false);

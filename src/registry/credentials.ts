@@ -52,7 +52,7 @@ export function credentialKey(host: string): string {
 }
 
 /** "https://index.docker.io/v1/" -> "docker.io"; "http://r:5000/v2/" -> "r:5000". */
-function normalizeHost(keyOrHost: string): string {
+export function normalizeHost(keyOrHost: string): string {
   const h = keyOrHost
     .replace(/^[a-z]+:\/\//i, '')
     .replace(/\/.*$/, '')
@@ -181,6 +181,15 @@ export class CredentialStore {
     }
     if (typeof e.username === 'string' && typeof e.password === 'string' && e.username) return { username: e.username, password: e.password };
     return undefined;
+  }
+
+  /**
+   * The registry hosts config.json names (in `auths`, including the empty entries docker writes for
+   * logins kept by a credential store, and in `credHelpers`), each once.
+   */
+  hosts(): string[] {
+    const cfg = this.read();
+    return [...new Set([...Object.keys(cfg.auths ?? {}), ...Object.keys(cfg.credHelpers ?? {})].map(normalizeHost))];
   }
 
   /** Stores credentials in the host's helper, else inline in config.json. */

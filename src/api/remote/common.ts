@@ -55,4 +55,27 @@ export async function eachArg(ctx: CliContext, args: string[], fn: (a: string) =
   return failed ? 1 : 0;
 }
 
+/**
+ * `X-Registry-Auth` for a registry from this client's own login (config.json, as `berth login` and
+ * `docker login` keep it), as the docker CLI sends it; `{}` without one (the service then uses its own).
+ */
+export async function registryAuthHeader(domain: string): Promise<Record<string, string>> {
+  const { CredentialStore, credentialKey } = await import('../../registry/credentials.js');
+  const { encodeRegistryAuth } = await import('../registry-auth.js');
+  return { 'X-Registry-Auth': encodeRegistryAuth(await new CredentialStore().get(domain), credentialKey(domain)) };
+}
+
+/** `X-Registry-Config` with every login of this client, for the base images a build pulls (as the docker CLI sends). */
+export async function registryConfigHeader(): Promise<Record<string, string>> {
+  const { CredentialStore } = await import('../../registry/credentials.js');
+  const { encodeRegistryConfig } = await import('../registry-auth.js');
+  const store = new CredentialStore();
+  const logins: Record<string, import('../../registry/client.js').RegistryCredentials> = {};
+  for (const host of store.hosts()) {
+    const c = await store.get(host);
+    if (c) logins[host] = c;
+  }
+  return { 'X-Registry-Config': encodeRegistryConfig(logins) };
+}
+
 export { keyValues } from '../../cli/args.js';

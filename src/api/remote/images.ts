@@ -15,7 +15,7 @@ import { BerthError, invalidArgument } from '../../errors.js';
 import { familiarName, familiarString, formatReference, parseReference, withDefaultTag } from '../../image/reference.js';
 import { humanSize, timeAgo } from '../../util/human.js';
 import { type ApiClient, readJsonLines } from '../client.js';
-import { type RemoteTable, enc, filtersParam, qs } from './common.js';
+import { type RemoteTable, enc, filtersParam, qs, registryAuthHeader, registryConfigHeader } from './common.js';
 
 interface ImageEntry {
   Id: string;
@@ -38,7 +38,7 @@ export async function pullRemote(c: ApiClient, ctx: CliContext, name: string, o:
   const r = o.quiet ? undefined : progressRenderer(o.out);
   const from = `${ref.domain}/${ref.path}`;
   const tag = ref.digest ?? ref.tag;
-  const res = await c.stream('POST', `/images/create${qs({ fromImage: from, tag, platform: o.platform })}`);
+  const res = await c.stream('POST', `/images/create${qs({ fromImage: from, tag, platform: o.platform })}`, undefined, { headers: await registryAuthHeader(ref.domain) });
   try {
     await readJsonLines(res, (m) => r?.sink(m as ProgressEvent));
   } finally {
@@ -91,7 +91,7 @@ async function buildRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promis
   const view = quiet ? undefined : live ? ttyRenderer(ctx.stderr) : { onEvent: plainRenderer(ctx.stderr, false), finish: () => undefined };
   let imageId: string | undefined;
   try {
-    const res = await c.stream('POST', `/build?${q}`, tarStream, { contentType: 'application/x-tar' });
+    const res = await c.stream('POST', `/build?${q}`, tarStream, { contentType: 'application/x-tar', headers: await registryConfigHeader() });
     await readJsonLines(res, (m) => {
       const ev = m.berthBuildEvent ?? m.aux?.berthBuildEvent;
       if (ev) view?.onEvent(ev as BuildEvent);
@@ -172,6 +172,19 @@ export async function saveTo(ctx: CliContext, res: NodeJS.ReadableStream, output
 }
 
 export const IMAGE_COMMANDS: RemoteTable = {
+  // As the docker CLI does with DOCKER_HOST: the service checks the credentials (POST /auth), this
+  // client keeps them; logout only touches this client's config.json.
+  login: {
+    run: async (c, ctx, p) => {
+      const { loginWith } = await import('../../cli/commands/registry.js');
+      return loginWith(ctx, p, async (host, creds) => {
+        await c.json('POST', '/auth', { username: creds.username, password: creds.password, serveraddress: host });
+      });
+    },
+  },
+  logout: {
+    run: async (_c, ctx, p) => (await import('../../cli/commands/registry.js')).logout(ctx, p),
+  },
   'image history': {
     run: async (c, ctx, p) => {
       const rows = await c.json<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }[]>('GET', `/images/${enc(p.args[0] as string)}/history`);
@@ -349,8 +362,7 @@ export const IMAGE_COMMANDS: RemoteTable = {
       const quiet = bool(p, 'quiet');
       const ref = withDefaultTag(parseReference(name));
       const r = quiet ? undefined : progressRenderer(ctx.stdout);
-      // Credentials are the service's own (it reads the same registry logins as the local CLI).
-      const res = await c.stream('POST', `/images/${enc(`${ref.domain}/${ref.path}`)}/push${qs({ tag: ref.tag })}`, undefined, { headers: { 'X-Registry-Auth': Buffer.from('{}').toString('base64') } });
+      const res = await c.stream('POST', `/images/${enc(`${ref.domain}/${ref.path}`)}/push${qs({ tag: ref.tag })}`, undefined, { headers: await registryAuthHeader(ref.domain) });
       try {
         await readJsonLines(res, (m) => r?.sink(m as ProgressEvent));
       } finally {

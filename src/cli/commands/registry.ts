@@ -7,6 +7,7 @@ import { BerthError, invalidArgument } from '../../errors.js';
 import { familiarString, parseReference } from '../../image/reference.js';
 import { humanSize } from '../../util/human.js';
 import { type ParsedArgs, bool, str } from '../args.js';
+import type { RegistryCredentials } from '../../registry/client.js';
 import type { CliContext } from '../context.js';
 import { progressRenderer } from '../progress.js';
 
@@ -115,9 +116,18 @@ export function serverHost(arg: string | undefined): string {
 }
 
 export async function login(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const { verifyLogin } = await import('../../engine/registries.js');
+  return loginWith(ctx, p, (host, creds) => verifyLogin(host, creds));
+}
+
+/**
+ * `login` with the credential check supplied: here the registry itself (`verifyLogin`), in remote
+ * mode the service's POST /auth (the docker CLI's way with DOCKER_HOST). Either way the credentials
+ * are kept by this client, in its config.json. `verify` throws unauthenticated for a wrong password.
+ */
+export async function loginWith(ctx: CliContext, p: ParsedArgs, verify: (host: string, creds: RegistryCredentials) => Promise<void>): Promise<number> {
   const host = serverHost(p.args[0]);
   const { CredentialStore } = await import('../../registry/credentials.js');
-  const { verifyLogin } = await import('../../engine/registries.js');
   const store = new CredentialStore();
   let username = str(p, 'username');
   let password = str(p, 'password');
@@ -133,7 +143,7 @@ export async function login(ctx: CliContext, p: ParsedArgs): Promise<number> {
     if (stored) {
       ctx.out('Authenticating with existing credentials...');
       try {
-        await verifyLogin(host, stored);
+        await verify(host, stored);
         ctx.out('Login Succeeded');
         return 0;
       } catch (e) {
@@ -149,7 +159,7 @@ export async function login(ctx: CliContext, p: ParsedArgs): Promise<number> {
     if (password === undefined) password = await prompt(ctx, 'Password: ', true);
   }
   if (!password) throw invalidArgument('Password is required');
-  await verifyLogin(host, { username, password });
+  await verify(host, { username, password });
   await store.store(host, username, password);
   ctx.err(`WARNING! Your credentials are stored unencrypted in '${store.file}'.`);
   ctx.out('Login Succeeded');
