@@ -260,10 +260,17 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
       if (child.exitCode === null) child.kill('SIGKILL');
       return { status, stdout: out };
     };
-    // The resize follows the start (as with docker): the command waits a moment before it looks.
-    const r = await inPty(`stty rows 41 cols 103; ${berth} run --rm -it --network none busybox sh -c 'sleep 0.5; stty size; exit 4'`);
+    // The size travels in the create body (HostConfig.ConsoleSize): it holds from the first instruction.
+    const r = await inPty(`stty rows 41 cols 103; ${berth} run --rm -it --network none busybox sh -c 'stty size; exit 4'`);
     assert.equal(r.status, 4, r.stdout);
     assert.match(r.stdout, /41 103\r*$/m);
+    if (fs.existsSync('/usr/local/bin/docker')) {
+      const d = await inPty(`stty rows 27 cols 95; /usr/local/bin/docker run --name dcs -it --network none busybox stty size`);
+      assert.equal(d.status, 0, d.stdout);
+      assert.match(d.stdout, /27 95\r*$/m);
+      assert.equal(store.ok(['inspect', '--format', '{{json .HostConfig.ConsoleSize}}', 'dcs']).trim(), '[27,95]', 'docker sent the size with the create');
+      rok(['rm', 'dcs']);
+    }
     rok(['run', '-d', '--network', 'none', '--name', 'tty1', 'busybox', 'sleep', '1000']);
     const e = await inPty(`stty rows 37 cols 91; ${berth} exec -it tty1 sh -c 'stty size; tty'`);
     assert.equal(e.status, 0, e.stdout);
@@ -383,6 +390,34 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     } finally {
       await dist.close();
     }
+  });
+
+  it('HostConfig.ConsoleSize on a raw create: the TTY has that size from the first instruction, inspect shows it', async () => {
+    const create = async (hostConfig: Record<string, unknown>) => {
+      const r = await request(svc.socket, 'POST', '/v1.45/containers/create', { Image: 'busybox', Cmd: ['stty', 'size'], Tty: true, HostConfig: { NetworkMode: 'none', ...hostConfig } });
+      return { status: r.status, body: json(r) as { Id: string; message: string } };
+    };
+    const { status, body } = await create({ ConsoleSize: [31, 97] });
+    assert.equal(status, 201);
+    const id = body.Id;
+    try {
+      assert.equal((await request(svc.socket, 'POST', `/v1.45/containers/${id}/start`)).status, 204);
+      assert.equal((json(await request(svc.socket, 'POST', `/v1.45/containers/${id}/wait`)) as { StatusCode: number }).StatusCode, 0);
+      const logs = await request(svc.socket, 'GET', `/v1.45/containers/${id}/logs?stdout=1&stderr=1`);
+      assert.equal(logs.body.toString().trim(), '31 97', 'a TTY log is raw, not stdcopy-framed');
+      const doc = json(await request(svc.socket, 'GET', `/v1.45/containers/${id}/json`)) as { HostConfig: { ConsoleSize: number[] } };
+      assert.deepEqual(doc.HostConfig.ConsoleSize, [31, 97]);
+      // Kept with the container, like dockerd: a restart starts with the same size.
+      assert.equal((await request(svc.socket, 'POST', `/v1.45/containers/${id}/start`)).status, 204);
+      await request(svc.socket, 'POST', `/v1.45/containers/${id}/wait`);
+      const again = await request(svc.socket, 'GET', `/v1.45/containers/${id}/logs?stdout=1`);
+      assert.deepEqual(again.body.toString().trim().split(/\r?\n/), ['31 97', '31 97']);
+    } finally {
+      await request(svc.socket, 'DELETE', `/v1.45/containers/${id}?force=1`);
+    }
+    const bad = await create({ ConsoleSize: [31] });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /HostConfig\.ConsoleSize/);
   });
 
   it('resize reaches the TTY of a container and of an exec (dockerode)', async () => {

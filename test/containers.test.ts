@@ -203,10 +203,12 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
   });
 
   test('run -it gets a terminal; stdin reaches the container', () => {
-    const cmd = `${[BIN, ...s.args(['run', '--rm', '-it', 'busybox', 'sh', '-c', 'tty; echo cols=$(stty size)'])].map((a) => `'${a}'`).join(' ')}`;
+    // The terminal's size is in the container's process spec: it holds from the first instruction.
+    const cmd = `stty rows 35 cols 101; ${[BIN, ...s.args(['run', '--rm', '-it', 'busybox', 'sh', '-c', 'echo size=$(stty size); tty'])].map((a) => `'${a}'`).join(' ')}`;
     const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/\d+/);
+    assert.match(r.stdout, /size=35 101/);
     const piped = s.run(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'read line; echo got:$line'], { input: 'hello\n' });
     assert.equal(piped.stdout, 'got:hello\n');
     const cat = s.run(['run', '--rm', '-i', 'busybox', 'wc', '-c'], { input: 'x'.repeat(100_000) });

@@ -50,3 +50,12 @@ test('run flags survive the trip through the create body (remote mode sends what
     assert.deepEqual(remote, local, argv.join(' '));
   }
 });
+
+test('HostConfig.ConsoleSize: [height, width] both ways; [0, 0] is unset; a wrong shape is refused', () => {
+  const o = { image: 'busybox', tty: true, consoleSize: { rows: 41, cols: 103 } };
+  const { body } = createBodyFromOptions(o);
+  assert.deepEqual((body.HostConfig as Record<string, unknown>).ConsoleSize, [41, 103]);
+  assert.deepEqual(createOptionsFromBody(body, undefined).consoleSize, { rows: 41, cols: 103 });
+  assert.equal(createOptionsFromBody({ Image: 'busybox', HostConfig: { ConsoleSize: [0, 0] } }, undefined).consoleSize, undefined);
+  for (const bad of [[24], [24, -1], ['24', '80'], 7]) assert.throws(() => createOptionsFromBody({ Image: 'busybox', HostConfig: { ConsoleSize: bad } }, undefined), /HostConfig\.ConsoleSize/);
+});

@@ -172,6 +172,13 @@ function applyHostConfig(o: CreateOptions, h: Obj): void {
     if (v !== undefined) o[k] = v;
   };
   set('publishAll', optBool(h, 'PublishAllPorts', f('PublishAllPorts')));
+  // [height, width]; docker's [0, 0] means "not given".
+  const cs = h.ConsoleSize;
+  if (cs !== undefined && cs !== null) {
+    if (!Array.isArray(cs) || cs.length !== 2 || !cs.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff)) typeError(f('ConsoleSize'), '[2]uint', cs);
+    const [rows, cols] = cs as [number, number];
+    if (rows > 0 && cols > 0) o.consoleSize = { rows, cols };
+  }
   const mode = optStr(h, 'NetworkMode', f('NetworkMode'));
   const network: NonNullable<CreateOptions['network']> = {};
   if (mode && mode !== 'default') network.mode = mode;
@@ -299,6 +306,7 @@ export function createBodyFromOptions(o: CreateOptions): { body: Obj; name: stri
     h.PortBindings = pb;
   }
   put(h, 'PublishAllPorts', o.publishAll);
+  if (o.consoleSize) h.ConsoleSize = [o.consoleSize.rows, o.consoleSize.cols];
   const n = o.network ?? {};
   put(h, 'NetworkMode', n.mode);
   put(h, 'Dns', n.dns);

@@ -191,6 +191,15 @@ function durationNs(v: string | undefined, flag: string): number | undefined {
   }
 }
 
+/**
+ * `run -t` from a terminal: the terminal's size goes into the container's process spec (docker's
+ * HostConfig.ConsoleSize), so the command sees it from its first instruction, not after a resize.
+ */
+export function withConsoleSize(o: CreateOptions, out: NodeJS.WriteStream): CreateOptions {
+  if (o.tty && out.isTTY && out.rows && out.columns) o.consoleSize = { rows: out.rows, cols: out.columns };
+  return o;
+}
+
 export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
   const [image, ...cmd] = p.args as [string, ...string[]];
   const o: CreateOptions = { image };

@@ -71,6 +71,7 @@ export function dockerContainerInspect(svc: ContainerService, rec: ContainerReco
     HostConfig: {
       Binds: c.mounts.filter((m) => m.type === 'bind' || (m.type === 'volume' && !m.anonymous)).map((m) => `${m.name ?? m.source}:${m.destination}${m.readonly ? ':ro' : ''}`),
       ContainerIDFile: '',
+      ConsoleSize: c.consoleSize ? [c.consoleSize.rows, c.consoleSize.cols] : [0, 0],
       LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(c.log.maxSize), 'max-file': String(c.log.maxFile) } },
       NetworkMode: c.network.mode,
       PortBindings: Object.fromEntries(

@@ -50,6 +50,8 @@ export interface CreateOptions {
   hostname?: string;
   domainname?: string;
   tty?: boolean;
+  /** Initial TTY size (ignored without tty): see ContainerConfig.consoleSize. */
+  consoleSize?: { rows: number; cols: number };
   openStdin?: boolean;
   stdinOnce?: boolean;
   labels?: Record<string, string>;
@@ -215,6 +217,7 @@ export class ContainerService {
     const healthcheck = opts.healthcheck ?? cfg.Healthcheck;
     if (healthcheck && !(healthcheck.Test?.[0] === 'NONE')) config.healthcheck = healthcheck;
     if (opts.shmSize) config.shmSize = opts.shmSize;
+    if (config.tty && opts.consoleSize) config.consoleSize = opts.consoleSize;
     if (opts.network?.ip) config.network.ip = opts.network.ip;
     if (opts.network?.ip6) config.network.ip6 = opts.network.ip6;
     for (const s of opts.securityOpt ?? []) {
@@ -444,6 +447,7 @@ export class ContainerService {
       env,
       cwd: c.workingDir || '/',
       terminal: c.tty,
+      ...(c.tty && c.consoleSize ? { consoleSize: c.consoleSize } : {}),
       user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids },
       hostname: c.hostname,
       capAdd: caps.capAdd,

@@ -49,6 +49,8 @@ export interface ContainerConfig {
   hostname: string;
   domainname: string;
   tty: boolean;
+  /** The TTY's size [rows, cols] from the process's first instruction (docker's HostConfig.ConsoleSize); later sizes come by resize. */
+  consoleSize?: { rows: number; cols: number };
   openStdin: boolean;
   stdinOnce: boolean;
   labels: Record<string, string>;

@@ -32,6 +32,8 @@ export interface OciProcess {
   rlimits?: OciRlimit[];
   noNewPrivileges?: boolean;
   oomScoreAdj?: number;
+  /** The terminal's size, set by the runtime on the pty before the process starts. */
+  consoleSize?: { height: number; width: number };
 }
 
 export interface OciCapabilities {
@@ -147,6 +149,8 @@ export interface SpecInput {
   env: string[];
   cwd: string;
   terminal: boolean;
+  /** With `terminal`: the pty's size from the process's first instruction (runc sets it before exec). */
+  consoleSize?: { rows: number; cols: number };
   user: { uid: number; gid: number; additionalGids: number[]; umask?: number };
   hostname: string;
   capAdd?: string[];
@@ -532,6 +536,7 @@ export function buildSpec(input: SpecInput, host: HostFacts = hostFacts()): OciS
     cwd: input.cwd === '' ? '/' : input.cwd,
     capabilities: { bounding: caps, effective: [...caps], permitted: [...caps], inheritable: [], ambient: [] },
   };
+  if (input.terminal && input.consoleSize) process.consoleSize = { height: input.consoleSize.rows, width: input.consoleSize.cols };
   if (input.noNewPrivileges) process.noNewPrivileges = true;
   if (input.oomScoreAdj !== undefined) process.oomScoreAdj = input.oomScoreAdj;
   if (input.rlimits && input.rlimits.length > 0) process.rlimits = clampRlimits(input.rlimits, host).rlimits;

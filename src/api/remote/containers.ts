@@ -5,7 +5,7 @@
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../../cli/args.js';
 import type { CliContext } from '../../cli/context.js';
 import { alignColumns, formatRows, printPorts } from '../../cli/format.js';
-import { createOptionsFromFlags, readEnvFile } from '../../cli/run-options.js';
+import { createOptionsFromFlags, readEnvFile, withConsoleSize } from '../../cli/run-options.js';
 import type { CreateOptions } from '../../container/service.js';
 import type { StatsSample } from '../../container/stats.js';
 import { parseDetachKeys } from '../../container/attach.js';
@@ -305,7 +305,7 @@ export const CONTAINER_COMMANDS: RemoteTable = {
   },
   'container run': {
     run: async (c, ctx, p) => {
-      const o = createOptionsFromFlags(p);
+      const o = withConsoleSize(createOptionsFromFlags(p), ctx.stdout);
       const detach = bool(p, 'detach');
       if (detach && o.autoRemove === undefined) o.autoRemove = false;
       if (o.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');

@@ -11,7 +11,7 @@ import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../args.js';
 import type { CliContext } from '../context.js';
-import { createOptionsFromFlags } from '../run-options.js';
+import { createOptionsFromFlags, withConsoleSize } from '../run-options.js';
 import { goTime, parseFilterFlags, parseUntil, printJson } from './common.js';
 
 async function service(ctx: CliContext): Promise<ContainerService> {
@@ -56,7 +56,7 @@ export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
 export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   (await import('../../util/timings.js')).mark('run: engine ready');
-  const opts = createOptionsFromFlags(p);
+  const opts = withConsoleSize(createOptionsFromFlags(p), ctx.stdout);
   warnAbout(ctx, opts);
   const detach = bool(p, 'detach');
   if (detach && opts.autoRemove === undefined) opts.autoRemove = false;
