@@ -140,7 +140,7 @@ describe('engine API: protocol', { skip: !isRoot && 'needs root' }, () => {
     const gone = store.run([...host, 'inspect', 'remote1']);
     assert.equal(gone.code, 1);
     assert.match(gone.stderr, /No such object: remote1/);
-    const uncovered = store.run([...host, 'info']);
+    const uncovered = store.run([...host, 'system', 'check']);
     assert.equal(uncovered.code, 125);
     assert.match(uncovered.stderr, /does not run over --host/);
   });

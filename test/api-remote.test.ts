@@ -351,13 +351,13 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
   });
 
   it('refuses what cannot go remote with exit 125 and a reason', () => {
-    const info = remote(['info']);
-    assert.equal(info.code, 125);
-    assert.match(info.stderr, /"berth system info" does not run over --host\/BERTH_HOST yet; unset BERTH_HOST/);
-    assert.match(info.stderr, /Commands that do: .*container exec/);
+    const dry = remote(['system', 'prune', '--dry-run']);
+    assert.equal(dry.code, 125);
+    assert.match(dry.stderr, /"berth system prune --dry-run" does not run over --host\/BERTH_HOST: the API’s prune endpoints have no dry run/);
     const check = remote(['system', 'check']);
     assert.equal(check.code, 125);
-    assert.match(check.stderr, /checks and repairs the store files of this machine/);
+    assert.match(check.stderr, /checks and repairs the store files of this machine; unset BERTH_HOST/);
+    assert.match(check.stderr, /Commands that do: .*container exec.*login, logout.*system info, system prune/);
     const secret = remote(['build', '--secret', 'id=s,src=/etc/hostname', '.']);
     assert.equal(secret.code, 125);
     assert.match(secret.stderr, /"berth image build --secret" does not run over --host/);
@@ -478,4 +478,59 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
       await ctr.remove({ force: true });
     }
   });
+
+  it('info and system prune print what local mode prints (prompt, sections, total)', () => {
+    const ifmt = ['info', '--format', '{{.ServerVersion}} {{.Containers}} {{.Images}} {{.DockerRootDir}}'];
+    assert.equal(rok(ifmt), store.ok(ifmt));
+    assert.equal(rok(['info']), store.ok(['info']));
+    assert.match(rok(['info']), /^DockerRootDir: /m);
+
+    // A running container keeps busybox; start from a pruned store so both rounds see the same.
+    rok(['run', '-d', '--network', 'none', '--name', 'keep', 'busybox', 'sleep', '1000']);
+    store.ok(['system', 'prune', '-a', '-f', '--volumes']);
+    const ctx = path.join(store.dir, 'prune-ctx');
+    fs.mkdirSync(ctx, { recursive: true });
+    fs.writeFileSync(path.join(ctx, 'Dockerfile'), 'FROM busybox\nRUN echo cached > /c\n');
+    const scenario = () => {
+      store.ok(['run', '--network', 'none', '--name', 'gone', '-v', '/data', 'busybox', 'sh', '-c', 'echo x > /data/x; echo y > /y']);
+      store.ok(['commit', 'gone', 'prunable:1']);
+      store.ok(['commit', 'gone']);
+      store.ok(['network', 'create', '--subnet', '10.251.9.0/24', 'prunenet']);
+      store.ok(['build', '-q', '-t', 'bc:1', ctx]);
+    };
+    const norm = (t: string) => t.replace(/[0-9a-f]{64}/g, '<id>');
+    scenario();
+    const cancelled = remote(['system', 'prune', '-a', '--volumes'], { input: 'n\n' });
+    const cancelledLocal = store.run(['system', 'prune', '-a', '--volumes'], { input: 'n\n' });
+    assert.deepEqual([cancelled.code, cancelled.stdout, cancelled.stderr], [cancelledLocal.code, cancelledLocal.stdout, cancelledLocal.stderr]);
+    assert.match(cancelled.stderr, /WARNING! This will remove:[\s\S]*all anonymous volumes[\s\S]*system prune has been cancelled/);
+    const viaApi = remote(['system', 'prune', '-a', '--volumes'], { input: 'y\n' });
+    assert.equal(viaApi.code, 0, viaApi.stderr);
+    scenario();
+    const local = store.run(['system', 'prune', '-a', '--volumes'], { input: 'y\n' });
+    assert.equal(local.code, 0, local.stderr);
+    assert.equal(norm(viaApi.stdout), norm(local.stdout));
+    assert.equal(viaApi.stderr, local.stderr);
+    for (const section of ['Deleted Containers:', 'Deleted Networks:\nprunenet', 'Deleted Volumes:', 'untagged: prunable:1', 'untagged: bc:1', 'Deleted build cache objects:'])
+      assert.ok(viaApi.stdout.includes(section), `${section} in:\n${viaApi.stdout}`);
+    assert.doesNotMatch(viaApi.stdout, /Total reclaimed space: 0B/);
+    assert.equal(store.ok(['ps', '-a', '--format', '{{.Names}}']), 'keep\n');
+    assert.match(store.ok(['images', '--format', '{{.Repository}}']), /busybox/);
+    // Nothing left to prune: the same empty answer both ways.
+    assert.equal(rok(['system', 'prune', '-f']), store.ok(['system', 'prune', '-f']));
+    if (fs.existsSync('/usr/local/bin/docker')) {
+      // The docker CLI's builder prune and system prune call the same endpoints.
+      scenario();
+      const b = dockerCli('/usr/local/bin/docker', svc.socket, ['builder', 'prune', '-a', '-f']);
+      assert.equal(b.code, 0, b.stderr);
+      assert.match(b.stdout, /Deleted build cache objects:\nsha256:[0-9a-f]{64}\n[\s\S]*Total reclaimed space: /);
+      const d = dockerCli('/usr/local/bin/docker', svc.socket, ['system', 'prune', '-a', '-f']);
+      assert.equal(d.code, 0, d.stderr);
+      assert.match(d.stdout, /Deleted Containers:[\s\S]*Deleted Networks:\nprunenet[\s\S]*untagged: prunable:1[\s\S]*Total reclaimed space: /);
+      assert.equal(store.ok(['ps', '-a', '--format', '{{.Names}}']), 'keep\n');
+      store.ok(['volume', 'prune', '-f']);
+    }
+    rok(['rm', '-f', 'keep']);
+  });
+
 });

@@ -3,7 +3,6 @@
  */
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
-import { matchLabels } from '../util/filters.js';
 import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
 import { commandColumn, dockerContainerInspect, portMap } from '../compat/container-inspect.js';
@@ -84,23 +83,6 @@ export function registerContainers(router: Router, st: ApiState): void {
     const name = ctx.query.get('name') ?? undefined;
     const rec = svc.create(createOptionsFromBody(body, name));
     sendJson(ctx, 201, { Id: rec.config.id, Warnings: [] });
-  });
-
-  router.add('POST', '/containers/prune', async (ctx) => {
-    const filters = qFilters(ctx.query, ['until', 'label']);
-    const until = filters.get('until')?.[0];
-    const limit = until ? parseTimeArg(until, 'until') : undefined;
-    const deleted: string[] = [];
-    let reclaimed = 0;
-    for (const r of svc.list()) {
-      if (live(r) || r.state.status === 'removing') continue;
-      if (limit !== undefined && r.config.created >= limit) continue;
-      if (!matchLabels(filters.get('label'), r.config.labels)) continue;
-      reclaimed += svc.writableLayerUsage(r.config.id).bytes;
-      await svc.remove(r.config.id, {});
-      deleted.push(r.config.id);
-    }
-    sendJson(ctx, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   });
 
   router.add('GET', '/containers/{id}/json', async (ctx) => {

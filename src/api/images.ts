@@ -144,19 +144,6 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
     out.end();
   });
 
-  router.add('POST', '/images/prune', async (ctx) => {
-    const filters = qFilters(ctx.query, ['until', 'label', 'dangling']);
-    const { pruneImages } = await import('../engine/images.js');
-    const opts: { all: boolean; until?: number } = { all: ['false', '0'].includes(filters.get('dangling')?.[0] ?? '') };
-    const until = filters.get('until')?.[0];
-    if (until) opts.until = parseTimeArg(until, 'until');
-    const r = pruneImages(engine, opts);
-    sendJson(ctx, 200, {
-      ImagesDeleted: r.untagged.length || r.deleted.length ? [...r.untagged.map((u) => ({ Untagged: u })), ...r.deleted.map((d) => ({ Deleted: d }))] : null,
-      SpaceReclaimed: r.spaceReclaimed,
-    });
-  });
-
   router.add('GET', '/images/search', async () => {
     throw new BerthError('not_implemented', 'image search is not supported by Berth');
   });

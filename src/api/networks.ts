@@ -56,11 +56,6 @@ export async function registerNetworks(router: Router, engine: Engine, svc: Cont
     const rec = nets.create(o);
     sendJson(ctx, 201, { Id: rec.id, Warning: '' });
   });
-  router.add('POST', '/networks/prune', async (ctx) => {
-    const f = qFilters(ctx.query, ['label', 'until']);
-    const removed = nets.prune({ labels: f.get('label') ?? [] });
-    sendJson(ctx, 200, { NetworksDeleted: removed.length ? removed : null });
-  });
   router.add('GET', '/networks/{id}', async (ctx) => sendJson(ctx, 200, dockerNetworkInspect(nets.resolve(ctx.params.id as string), containers())));
   router.add('DELETE', '/networks/{id}', async (ctx) => {
     nets.remove(ctx.params.id as string);

@@ -19,7 +19,6 @@ export const REMOTE_COMMANDS: RemoteTable = { ...SYSTEM_COMMANDS, ...CONTAINER_C
 /** Why a command has no remote form (those not listed here or in REMOTE_COMMANDS: "not yet"). */
 const LOCAL_ONLY: Record<string, string> = {
   'system check': 'it checks and repairs the store files of this machine',
-  'system prune': 'it runs on the local store',
   'network reset': 'it removes the local store’s bridges and firewall rules',
   'registry serve': 'it serves a registry from a local directory',
 };

@@ -17,6 +17,7 @@ import { API_MAX, type ApiContext, BodyTooLarge, Router, splitVersion } from './
 import { moduleMissing, registerImages } from './images.js';
 import { SERVER_HEADER, registerSystem } from './system.js';
 import { registerVolumes } from './volumes.js';
+import { registerPrune } from './prune.js';
 
 export interface ServeOptions {
   /** unix:///path or a bare path. */
@@ -42,6 +43,7 @@ export async function buildRouter(engine: Engine): Promise<Router> {
   const svc = new ContainerService(engine);
   const state: ApiState = { svc, pendingAttach: new Map(), autoRemoved: new Map() };
   registerSystem(router, engine, svc);
+  registerPrune(router, engine);
   registerContainers(router, state);
   registerExec(router, svc);
   registerImages(router, engine, svc);

@@ -44,6 +44,9 @@ export function registerSystem(router: Router, engine: Engine, svc: ContainerSer
     const { systemInfo } = await import('../engine/system.js');
     const base = await systemInfo(engine);
     sendJson(ctx, 200, {
+      // The engine's own summary rides along (BerthInfo, ignored by docker clients) so that
+      // `berth --host info` prints what a local `info` prints.
+      BerthInfo: base,
       ID: '',
       ...base,
       Driver: 'overlay2',

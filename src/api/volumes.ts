@@ -25,11 +25,6 @@ export function registerVolumes(router: Router, engine: Engine): void {
     if (opts) o.options = opts as Record<string, string>;
     sendJson(ctx, 201, dockerVolumeInspect(vols.create(o)));
   });
-  router.add('POST', '/volumes/prune', async (ctx) => {
-    const f = qFilters(ctx.query, ['label', 'all']);
-    const r = vols.prune({ all: ['true', '1'].includes(f.get('all')?.[0] ?? ''), labels: f.get('label') ?? [] });
-    sendJson(ctx, 200, { VolumesDeleted: r.deleted.length ? r.deleted : null, SpaceReclaimed: r.reclaimed });
-  });
   router.add('GET', '/volumes/{name}', async (ctx) => sendJson(ctx, 200, dockerVolumeInspect(vols.inspect(ctx.params.name as string))));
   router.add('DELETE', '/volumes/{name}', async (ctx) => {
     vols.remove(ctx.params.name as string, { force: qBool(ctx.query, 'force') });

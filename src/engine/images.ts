@@ -279,32 +279,6 @@ function familiarDigestRef(full: string): string {
   return full.replace(/^docker\.io\/library\//, '').replace(/^docker\.io\//, '');
 }
 
-export interface PruneReport {
-  deleted: string[];
-  untagged: string[];
-  spaceReclaimed: number;
-}
-
-/** Removes dangling images (or, with `all`, every image no container uses). */
-export function pruneImages(engine: Engine, opts: { all?: boolean; until?: number; dryRun?: boolean } = {}): PruneReport {
-  const inUse = imagesInUse(engine);
-  const report: PruneReport = { deleted: [], untagged: [], spaceReclaimed: 0 };
-  const images = engine.images.list();
-  const parents = new Set(images.map((i) => i.parent).filter(Boolean));
-  for (const img of images) {
-    if (inUse.has(img.id)) continue;
-    if (!opts.all && img.tags.length > 0) continue;
-    if (!opts.all && parents.has(img.id)) continue; // intermediate images of a build
-    if (opts.until !== undefined && img.created >= opts.until) continue;
-    for (const t of img.tags) report.untagged.push(familiarString(parseReference(t)));
-    report.deleted.push(img.id);
-    report.spaceReclaimed += img.size;
-    if (!opts.dryRun) engine.images.delete(img.id);
-  }
-  if (!opts.dryRun && report.deleted.length) gcLayersAndBlobs(engine);
-  return report;
-}
-
 /**
  * What garbage collection must keep when only `images` and the images of `containerImageIds`
  * remain: their config, manifest and layer blobs, every layer of their chains, whatever a live

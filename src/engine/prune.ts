@@ -3,6 +3,9 @@
  * anonymous volumes (with `volumes`), dangling images (every unused image with `all`) and the build
  * cache. One plan is computed first, from the store as it is, and then either reported (`dryRun`)
  * or carried out; the space figure is the plan's, so a dry run and the real run report the same.
+ * `only` runs some of those kinds alone: the per-kind prune commands and the API's per-kind prune
+ * endpoints are this same function, so the CLI, the API and `berth --host system prune` (which
+ * calls those endpoints in this order) remove the same things and report the same figures.
  */
 import path from 'node:path';
 import type { Digest } from '../content/digest.js';
@@ -24,7 +27,13 @@ export interface SystemPruneOptions {
   labels?: string[];
   /** Report the plan without changing anything. */
   dryRun?: boolean;
+  /** Only these kinds (volumes then regardless of `volumes`); default: every kind. */
+  only?: readonly PruneKind[];
+  /** Named volumes too, not only anonymous ones (`volume prune --all`). */
+  allVolumes?: boolean;
 }
+
+export type PruneKind = 'containers' | 'networks' | 'volumes' | 'images' | 'buildCache';
 
 export interface PrunedItem {
   /** Container ID, image ID, volume or network name, build cache key. */
@@ -112,10 +121,12 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
     failed: [],
   };
 
+  const want = (k: PruneKind) => (opts.only ? opts.only.includes(k) : k !== 'volumes' || opts.volumes === true);
+
   // 1. Containers.
   const all = svc.list();
   const going = new Set<string>();
-  for (const r of all) {
+  for (const r of want('containers') ? all : []) {
     if (!STOPPED.has(r.state.status)) continue;
     if (opts.until !== undefined && r.config.created >= opts.until) continue;
     if (!labelsMatch(opts.labels, r.config.labels)) continue;
@@ -125,18 +136,18 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
   const staying = all.filter((r) => !going.has(r.config.id));
 
   // 2. Networks.
-  const nets = await networkPruner(engine);
+  const nets = want('networks') ? await networkPruner(engine) : undefined;
   if (nets) report.networks = await nets.plan({ ...(opts.until !== undefined ? { until: opts.until } : {}), ...(opts.labels ? { labels: opts.labels } : {}) });
 
   // 3. Volumes: anonymous ones that no remaining container mounts.
   let volumeSvc: import('../volume/service.js').VolumeService | undefined;
-  if (opts.volumes) {
+  if (want('volumes')) {
     const { VolumeService } = await import('../volume/service.js');
     volumeSvc = new VolumeService(engine);
     const mounted = new Set<string>();
     for (const r of staying) for (const m of r.config.mounts) if (m.type === 'volume' && m.name) mounted.add(m.name);
     for (const v of volumeSvc.list()) {
-      if (!v.anonymous || mounted.has(v.name)) continue;
+      if ((!v.anonymous && !opts.allVolumes) || mounted.has(v.name)) continue;
       if (opts.until !== undefined && v.created >= opts.until) continue;
       if (!labelsMatch(opts.labels, v.labels)) continue;
       report.volumes.push({ id: v.name, size: dirSize(v.mountpoint) });
@@ -148,7 +159,7 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
   const images = engine.images.list();
   const parents = new Set(images.map((i) => i.parent).filter(Boolean));
   const goingImages = new Set<string>();
-  for (const img of images) {
+  for (const img of want('images') ? images : []) {
     if (usedImages.has(img.id)) continue;
     if (!opts.all && (img.tags.length > 0 || img.repoDigests.length > 0)) continue;
     if (!opts.all && parents.has(img.id)) continue; // intermediate images of a build
@@ -159,11 +170,12 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
     for (const t of img.tags) report.untagged.push(familiarString(parseReference(t)));
     for (const d of img.repoDigests) report.untagged.push(d.replace(/^docker\.io\/(library\/)?/, ''));
   }
-  report.imageBytes = freedBytes(engine, images.filter((i) => !goingImages.has(i.id)), staying);
+  // What garbage collection frees once these images go (and whatever nothing held already).
+  if (want('images')) report.imageBytes = freedBytes(engine, images.filter((i) => !goingImages.has(i.id)), staying);
 
   // 5. Build cache: every entry (docker's system prune drops the unused cache; nothing here is in use
   // once the command runs, as builds hold no cache entry open).
-  const cacheRows = engine.db.prepare('SELECT key, created FROM build_cache').all() as { key: string; created: number }[];
+  const cacheRows = want('buildCache') ? (engine.db.prepare('SELECT key, created FROM build_cache').all() as { key: string; created: number }[]) : [];
   for (const r of cacheRows) {
     if (opts.until !== undefined && r.created >= opts.until) continue;
     report.buildCache.push({ id: r.key, size: 0 });
@@ -213,7 +225,7 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
       fail('image', i.id, e);
     }
   }
-  gcLayersAndBlobs(engine);
+  if (want('images') || report.containers.length) gcLayersAndBlobs(engine);
   return report;
 }
 

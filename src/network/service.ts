@@ -319,20 +319,6 @@ export class NetworkService {
     }
   }
 
-  /** Removes user-defined networks no container uses. */
-  prune(o: { labels?: string[] } = {}): string[] {
-    const out: string[] = [];
-    for (const n of this.list()) {
-      if (n.predefined) continue;
-      if (o.labels?.length && !o.labels.every((l) => matchLabel(n.labels, l))) continue;
-      const u = this.users(n);
-      if (u.configured.length || u.attached.length) continue;
-      this.remove(n.id);
-      out.push(n.name);
-    }
-    return out;
-  }
-
   /** Connects a container to a network; a running one gets a new interface at once. */
   async connect(nameOrId: string, container: string, o: { aliases?: string[]; ip?: string; ip6?: string } = {}): Promise<void> {
     const n = this.resolve(nameOrId);
@@ -421,11 +407,6 @@ function firstFreeWrapped(pool: Subnet, start: number, taken: Subnet[]): Subnet 
     if (!taken.some((t) => overlaps(t, cand))) return cand;
   }
   return undefined;
-}
-
-function matchLabel(labels: Record<string, string>, f: string): boolean {
-  const eq = f.indexOf('=');
-  return eq < 0 ? f in labels : labels[f.slice(0, eq)] === f.slice(eq + 1);
 }
 
 function extraNetworks(n: ContainerRecord['config']['network']): string[] {

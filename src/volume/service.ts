@@ -130,19 +130,6 @@ export class VolumeService {
     fs.rmSync(trash, { recursive: true, force: true });
   }
 
-  prune(opts: { all?: boolean; labels?: string[] } = {}): { deleted: string[]; reclaimed: number } {
-    const out = { deleted: [] as string[], reclaimed: 0 };
-    for (const v of this.list()) {
-      if (!opts.all && !v.anonymous) continue;
-      if (this.users(v.name).length) continue;
-      if (opts.labels?.length && !opts.labels.every((l) => matchLabel(v.labels, l))) continue;
-      out.reclaimed += dirBytes(v.mountpoint);
-      this.remove(v.name);
-      out.deleted.push(v.name);
-    }
-    return out;
-  }
-
   /**
    * The host directory to bind for a container's volume mount; creates the volume on first use (with
    * the mount's volume options and labels) and copies the image's files at the mount point into a
@@ -193,26 +180,6 @@ export class VolumeService {
     }
     return data;
   }
-}
-
-function matchLabel(labels: Record<string, string>, f: string): boolean {
-  const eq = f.indexOf('=');
-  if (eq < 0) return f in labels;
-  return labels[f.slice(0, eq)] === f.slice(eq + 1);
-}
-
-function dirBytes(dir: string): number {
-  let n = 0;
-  const stack = [dir];
-  while (stack.length) {
-    const d = stack.pop() as string;
-    for (const e of fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }) : []) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) n += fs.lstatSync(p).size;
-    }
-  }
-  return n;
 }
 
 /** Removal hook: `rm -v` (and --rm) deletes the container's anonymous volumes. */

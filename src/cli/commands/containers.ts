@@ -12,7 +12,7 @@ import { humanSize } from '../../util/human.js';
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { createOptionsFromFlags, withConsoleSize } from '../run-options.js';
-import { goTime, parseFilterFlags, parseUntil, printJson } from './common.js';
+import { goTime, parseFilterFlags, printJson } from './common.js';
 
 async function service(ctx: CliContext): Promise<ContainerService> {
   return new ContainerService(await ctx.engine());
@@ -594,25 +594,14 @@ export async function exportContainer(ctx: CliContext, p: ParsedArgs): Promise<n
 }
 
 export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
-  const svc = await service(ctx);
-  const filters = parseFilterFlags(list(p, 'filter'), ['until', 'label']);
-  const until = filters.get('until')?.[0];
-  const limit = until ? parseUntil(until) : undefined;
-  let reclaimed = 0;
-  const deleted: string[] = [];
-  for (const r of svc.list()) {
-    if (r.state.status !== 'exited' && r.state.status !== 'created' && r.state.status !== 'dead') continue;
-    if (limit !== undefined && r.config.created >= limit) continue;
-    reclaimed += svc.writableLayerUsage(r.config.id).bytes;
-    await svc.remove(r.config.id, {});
-    deleted.push(r.config.id);
-  }
-  if (deleted.length) {
+  const { pruneOne } = await import('./system.js');
+  const r = await pruneOne(ctx, p, 'containers');
+  if (r.containers.length) {
     ctx.out('Deleted Containers:');
-    for (const d of deleted) ctx.out(d);
+    for (const d of r.containers) ctx.out(d.id);
     ctx.out('');
   }
-  ctx.out(`Total reclaimed space: ${humanSize(reclaimed)}`);
+  ctx.out(`Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
   return 0;
 }
 

@@ -257,17 +257,12 @@ export async function loadImages(ctx: CliContext, p: ParsedArgs): Promise<number
 }
 
 export async function pruneImages(ctx: CliContext, p: ParsedArgs): Promise<number> {
-  const engine = await ctx.engine();
-  const { pruneImages } = await import('../../engine/images.js');
-  const filters = parseFilterFlags(list(p, 'filter'), ['until', 'label']);
-  const opts: { all: boolean; until?: number } = { all: bool(p, 'all') };
-  const until = filters.get('until')?.[0];
-  if (until) opts.until = parseUntil(until);
-  const r = pruneImages(engine, opts);
-  if (r.untagged.length || r.deleted.length) {
+  const { pruneOne } = await import('./system.js');
+  const r = await pruneOne(ctx, p, 'images', { all: bool(p, 'all') });
+  if (r.untagged.length || r.images.length) {
     ctx.out('Deleted Images:');
     for (const u of r.untagged) ctx.out(`untagged: ${u}`);
-    for (const d of r.deleted) ctx.out(`deleted: ${d}`);
+    for (const d of r.images) ctx.out(`deleted: ${d.id}`);
     ctx.out('');
   }
   ctx.out(`Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);

@@ -130,9 +130,8 @@ export async function disconnectNetwork(ctx: CliContext, p: ParsedArgs): Promise
 }
 
 export async function pruneNetworks(ctx: CliContext, p: ParsedArgs): Promise<number> {
-  const svc = await service(ctx);
-  const f = parseFilters(list(p, 'filter'), ['label']);
-  const removed = svc.prune({ labels: f.get('label') ?? [] });
+  const { pruneOne } = await import('./system.js');
+  const removed = (await pruneOne(ctx, p, 'networks')).networks.map((n) => n.id);
   if (removed.length) ctx.out(`Deleted Networks:\n${removed.join('\n')}\n`);
   return 0;
 }

@@ -65,14 +65,44 @@ export async function version(ctx: CliContext, p: ParsedArgs): Promise<number> {
 export async function info(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const engine = await ctx.engine();
   const { systemInfo } = await import('../../engine/system.js');
-  const i = await systemInfo(engine);
+  await printInfo(ctx, p, await systemInfo(engine));
+  return 0;
+}
+
+/** `info`'s output (--format or one `Key: value` line per field), shared with remote mode (the engine's summary from /info). */
+export async function printInfo(ctx: CliContext, p: ParsedArgs, i: Record<string, unknown>): Promise<void> {
   const f = str(p, 'format');
   if (f) {
     await printJson(ctx, f, [i]);
-    return 0;
+    return;
   }
   for (const [k, v] of Object.entries(i)) ctx.out(`${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-  return 0;
+}
+
+type SystemPruneOptions = import('../../engine/prune.js').SystemPruneOptions;
+type SystemPruneReport = import('../../engine/prune.js').SystemPruneReport;
+
+/** A prune command's `--filter until=... label=...` (plus `extra` filter names) as the engine's options. */
+export async function pruneOptions(p: ParsedArgs, extra: string[] = []): Promise<{ opts: SystemPruneOptions; filters: Map<string, string[]> }> {
+  const { parseUntil } = await import('./common.js');
+  const filters = parseFilterFlags(list(p, 'filter'), ['until', 'label', ...extra]);
+  const opts: SystemPruneOptions = {};
+  const until = filters.get('until')?.[0];
+  if (until) opts.until = parseUntil(until);
+  const labels = filters.get('label');
+  if (labels?.length) opts.labels = labels;
+  return { opts, filters };
+}
+
+/**
+ * The per-kind prune commands (container, image, network, volume prune): the system prune of one
+ * kind, which the API's prune endpoints run too. `--all` / `all=true` of volume prune: named volumes.
+ */
+export async function pruneOne(ctx: CliContext, p: ParsedArgs, kind: import('../../engine/prune.js').PruneKind, more: SystemPruneOptions = {}, extra: string[] = []): Promise<SystemPruneReport> {
+  const { opts, filters } = await pruneOptions(p, extra);
+  if (kind === 'volumes') opts.allVolumes = bool(p, 'all') || ['true', '1'].includes(filters.get('all')?.[0] ?? '');
+  const { systemPrune } = await import('../../engine/prune.js');
+  return systemPrune(await ctx.engine(), { ...opts, ...more, only: [kind] });
 }
 
 /**
@@ -81,14 +111,17 @@ export async function info(ctx: CliContext, p: ParsedArgs): Promise<number> {
  * "Would delete" and changes nothing.
  */
 export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
-  const { parseUntil } = await import('./images.js');
-  const filters = parseFilterFlags(list(p, 'filter'), ['until', 'label']);
-  const opts: import('../../engine/prune.js').SystemPruneOptions = { all: bool(p, 'all'), volumes: bool(p, 'volumes'), dryRun: bool(p, 'dry-run') };
-  const until = filters.get('until')?.[0];
-  if (until) opts.until = parseUntil(until);
-  const labels = filters.get('label');
-  if (labels?.length) opts.labels = labels;
-  if (!opts.dryRun && !bool(p, 'force')) {
+  const { opts } = await pruneOptions(p);
+  Object.assign(opts, { all: bool(p, 'all'), volumes: bool(p, 'volumes'), dryRun: bool(p, 'dry-run') });
+  if (!opts.dryRun && !(await confirmSystemPrune(ctx, p, opts))) return 1;
+  const engine = await ctx.engine();
+  const { systemPrune } = await import('../../engine/prune.js');
+  return printSystemPrune(ctx, await systemPrune(engine, opts));
+}
+
+/** Unless `--force`: docker's warning and question; false (after saying so) when the answer is not y/yes. */
+export async function confirmSystemPrune(ctx: CliContext, p: ParsedArgs, opts: SystemPruneOptions): Promise<boolean> {
+  if (!bool(p, 'force')) {
     const what = [
       '  - all stopped containers',
       '  - all networks not used by at least one container',
@@ -100,12 +133,14 @@ export async function prune(ctx: CliContext, p: ParsedArgs): Promise<number> {
     const answer = await readLine(ctx.stdin);
     if (!/^\s*y(es)?\s*$/i.test(answer)) {
       ctx.err('system prune has been cancelled');
-      return 1;
+      return false;
     }
   }
-  const engine = await ctx.engine();
-  const { systemPrune } = await import('../../engine/prune.js');
-  const r = await systemPrune(engine, opts);
+  return true;
+}
+
+/** `system prune`'s sections, failures and total (shared with remote mode); the exit status. */
+export function printSystemPrune(ctx: CliContext, r: SystemPruneReport): number {
   const verb = r.dryRun ? 'Would delete' : 'Deleted';
   const section = (title: string, lines: string[]) => {
     if (!lines.length) return;

@@ -76,11 +76,9 @@ export async function removeVolumes(ctx: CliContext, p: ParsedArgs): Promise<num
 }
 
 export async function pruneVolumes(ctx: CliContext, p: ParsedArgs): Promise<number> {
-  const svc = await service(ctx);
-  const f = parseFilters(list(p, 'filter'), ['label', 'all']);
-  const all = bool(p, 'all') || ['true', '1'].includes(f.get('all')?.[0] ?? '');
-  const r = svc.prune({ all, labels: f.get('label') ?? [] });
-  if (r.deleted.length) ctx.out(`Deleted Volumes:\n${r.deleted.join('\n')}\n`);
-  ctx.out(`Total reclaimed space: ${humanSize(r.reclaimed)}`);
+  const { pruneOne } = await import('./system.js');
+  const r = await pruneOne(ctx, p, 'volumes', {}, ['all']);
+  if (r.volumes.length) ctx.out(`Deleted Volumes:\n${r.volumes.map((v) => v.id).join('\n')}\n`);
+  ctx.out(`Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
   return 0;
 }
