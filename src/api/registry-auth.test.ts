@@ -14,6 +14,8 @@ test('X-Registry-Auth: username/password, auth, identity token; none means the s
   for (const none of [undefined, '', url({}), url({ serveraddress: 'r:5000' }), url({ username: '' })]) assert.equal(decodeRegistryAuth(none), undefined);
   for (const bad of ['not-base64-json', url([1]), url({ username: 7 }), url({ auth: Buffer.from('nocolon').toString('base64') })])
     assert.throws(() => decodeRegistryAuth(bad), (e) => isBerthError(e, 'invalid_argument'));
+  const truncated = Buffer.from('Secret-123 is not JSON').toString('base64url');
+  assert.throws(() => decodeRegistryAuth(truncated), (e) => isBerthError(e, 'invalid_argument') && !(e as Error).message.includes('Secret'), 'the error never quotes the header');
 });
 
 test('X-Registry-Config: hosts normalised, entries without credentials dropped', () => {

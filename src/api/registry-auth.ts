@@ -17,8 +17,9 @@ function decodeHeader(name: string, value: string): AuthConfig {
   let j: unknown;
   try {
     j = JSON.parse(Buffer.from(value.trim(), 'base64').toString('utf8'));
-  } catch (e) {
-    throw invalidArgument(`invalid ${name} header: ${(e as Error).message}`);
+  } catch {
+    // Not the parser's message: it would quote the decoded text, which may hold a password.
+    throw invalidArgument(`invalid ${name} header: not base64url-encoded JSON`);
   }
   if (typeof j !== 'object' || j === null || Array.isArray(j)) throw invalidArgument(`invalid ${name} header: expected a base64url-encoded JSON object`);
   return j as AuthConfig;
