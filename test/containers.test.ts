@@ -62,7 +62,14 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     const id = s.ok(['run', '-d', '--rm', 'busybox', 'sleep', '60']).trim();
     s.ok(['restart', '-t', '0', id]);
     assert.match(rootLine(s.ok(['exec', id, 'cat', '/proc/mounts'])), /\bvolatile\b/);
-    s.ok(['rm', '-f', id]);
+    // Its log goes with it too: conmon does not fsync it at exit (a kept container's is synced).
+    const kept2 = s.ok(['run', '-d', 'busybox', 'sleep', '60']).trim();
+    const args = (cid: string) => conmonsFor(cid).map((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'));
+    assert.equal(args(id).length, 1);
+    assert.ok(args(id)[0]?.includes('--no-sync-log'));
+    assert.equal(args(kept2).length, 1);
+    assert.ok(!args(kept2)[0]?.includes('--no-sync-log'));
+    s.ok(['rm', '-f', id, kept2]);
   });
 
   test('detached: ps, logs, exec, stop, start, restart, rm; nothing leaks', async () => {

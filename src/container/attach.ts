@@ -44,12 +44,15 @@ export function attach(socketPath: string, io: AttachStreams): AttachSession {
   const done = new Promise<'exited' | 'detached'>((r) => {
     resolveDone = r;
   });
-  const close = (why: 'exited' | 'detached') => {
-    if (closed) return;
-    closed = true;
+  const stopInput = () => {
     io.stdin?.removeListener('data', onInput);
     io.stdin?.removeListener('end', onEnd);
     (io.stdin as NodeJS.ReadStream | undefined)?.pause?.();
+  };
+  const close = (why: 'exited' | 'detached') => {
+    if (closed) return;
+    closed = true;
+    stopInput();
     // A read blocked in the threadpool would keep the process alive: shut the socket down so it
     // returns, and let the read's callback close the fd (never close under a pending read).
     if (reading) shutdownBoth(fd);
@@ -102,7 +105,10 @@ export function attach(socketPath: string, io: AttachStreams): AttachSession {
         while (written < part.length) written += fs.writeSync(fd, part.subarray(written));
       }
     } catch {
-      close('exited');
+      // conmon no longer takes input (the container is exiting): stop forwarding it, but keep
+      // reading, since the container's last output may still be on its way. Ending the session
+      // here lost that output now and then (`run -it` printing nothing).
+      stopInput();
     }
   };
   const onEnd = () => {

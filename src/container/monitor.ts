@@ -25,6 +25,12 @@ export interface MonitorOptions {
   leaveStdinOpen?: boolean;
   exitCommand: string[];
   conmon?: string;
+  /**
+   * false: conmon skips its fsync of the log when the container exits (`--no-sync-log`), for
+   * containers whose log is removed with them (`--rm`), as their writable layer is mounted volatile.
+   * conmon writes the exit file only after that sync.
+   */
+  syncLog?: boolean;
 }
 
 export interface MonitorResult {
@@ -50,6 +56,7 @@ export function launchMonitor(o: MonitorOptions): Promise<MonitorResult> {
     '--runtime-arg', `--root=${o.runtimeRoot}`,
   ];
   if (o.logMaxSize > 0) args.push('--log-size-max', String(o.logMaxSize));
+  if (o.syncLog === false) args.push('--no-sync-log');
   if (o.tty) args.push('-t');
   if (o.stdin) args.push('-i');
   if (o.stdin && o.leaveStdinOpen) args.push('--leave-stdin-open');

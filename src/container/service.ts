@@ -360,6 +360,7 @@ export class ContainerService {
         stdin: c.openStdin,
         leaveStdinOpen: !c.stdinOnce,
         exitCommand: this.exitCommand(id),
+        syncLog: !c.autoRemove,
       });
       mark('start: monitor reported pid');
       const monitorPid = readPid(d.monitorPidFile);
