@@ -44,10 +44,25 @@ export function loadKoffi(): KoffiModule {
 }
 
 let libc: Libc | undefined;
+let libcLib: { func(signature: string): KoffiFn } | undefined;
+const declared = new Map<string, KoffiFn>();
+
+/** A libc function by its C signature, declared once per process. */
+function libcFunc(signature: string): KoffiFn {
+  let f = declared.get(signature);
+  if (!f) {
+    load();
+    f = (libcLib as { func(signature: string): KoffiFn }).func(signature);
+    declared.set(signature, f);
+  }
+  return f;
+}
+
 function load(): Libc {
   if (libc) return libc;
   const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
+  libcLib = lib;
   libc = {
     koffi,
     mount: lib.func(
@@ -198,11 +213,9 @@ export function llistxattrFast(path: string): string[] {
  * threadpool), one packet per read.
  */
 export function connectSeqpacket(socketPath: string): number {
-  const l = load() as Libc & { socket?: KoffiFn; connect?: KoffiFn };
-  const koffi = require('koffi');
-  const lib = koffi.load('libc.so.6');
-  const socket = lib.func('int socket(int, int, int)') as KoffiFn;
-  const connect = lib.func('int connect(int, const void *, uint32_t)') as KoffiFn;
+  const l = load();
+  const socket = libcFunc('int socket(int, int, int)');
+  const connect = libcFunc('int connect(int, const void *, uint32_t)');
   const AF_UNIX = 1;
   const SOCK_SEQPACKET = 5;
   const SOCK_CLOEXEC = 0o2000000;
@@ -231,10 +244,7 @@ export function shutdownBoth(fd: number): void {
 }
 
 function shutdownSocket(fd: number, how: number): void {
-  const koffi = require('koffi');
-  const lib = koffi.load('libc.so.6');
-  const shutdown = lib.func('int shutdown(int, int)') as KoffiFn;
-  shutdown(fd, how);
+  libcFunc('int shutdown(int, int)')(fd, how);
 }
 
 /**
@@ -243,8 +253,7 @@ function shutdownSocket(fd: number, how: number): void {
  */
 export function setWindowSize(fd: number, rows: number, cols: number): void {
   const l = load();
-  const koffi = require('koffi');
-  const ioctl = koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request, void *arg)') as KoffiFn;
+  const ioctl = libcFunc('int ioctl(int fd, unsigned long request, void *arg)');
   const TIOCSWINSZ = 0x5414;
   const ws = Buffer.alloc(8);
   ws.writeUInt16LE(rows, 0);
