@@ -105,7 +105,7 @@ export class ContainerService {
       persistent,
       upper: path.join(persistent, 'upper'),
       work: path.join(persistent, 'work'),
-      init: path.join(persistent, 'init'),
+      init: this.engine.paths.initLayer,
       log: path.join(persistent, 'ctr.log'),
       hosts: path.join(persistent, 'hosts'),
       hostname: path.join(persistent, 'hostname'),

@@ -14,6 +14,8 @@ export interface StorePaths {
   exits: string;
   sockets: string;
   cache: string;
+  /** The init layer every container shares (empty mount points; see snapshot/overlay.ts). */
+  initLayer: string;
   /** cgroup parent of this store's containers: /berth for the default root, /berth-<hash> for others. */
   cgroupParent: string;
 }
@@ -31,6 +33,7 @@ export function storePaths(root: string, runroot: string): StorePaths {
     exits: path.join(runroot, 'exits'),
     sockets: path.join(runroot, 's'),
     cache: path.join(root, 'cache'),
+    initLayer: path.join(root, 'init-layer'),
     cgroupParent: path.resolve(root) === DEFAULT_ROOT ? '/berth' : `/berth-${sha256Hex(path.resolve(root)).slice(0, 10)}`,
   };
 }

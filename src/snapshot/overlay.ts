@@ -94,11 +94,25 @@ let volatileOk: boolean | undefined;
 const INIT_DIRS = ['dev/pts', 'dev/shm', 'dev/mqueue', 'proc', 'sys', 'etc'];
 const INIT_FILES = ['etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'dev/console', '.dockerenv'];
 
-/** Creates the init layer once (idempotent). */
+/**
+ * Creates the init layer once (idempotent). Containers share one (`<root>/init-layer`): it only
+ * holds empty mount points and is a read-only lower directory, so one copy serves all and a
+ * container's create and removal skip a dozen file system operations each. It is built under a
+ * temporary name and renamed into place, so a concurrent mount never sees it half made.
+ */
 export function makeInitLayer(dir: string): void {
   if (fs.existsSync(path.join(dir, '.dockerenv'))) return;
-  for (const d of INIT_DIRS) fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
-  for (const f of INIT_FILES) fs.writeFileSync(path.join(dir, f), '', { mode: 0o644 });
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  for (const d of INIT_DIRS) fs.mkdirSync(path.join(tmp, d), { recursive: true, mode: 0o755 });
+  for (const f of INIT_FILES) fs.writeFileSync(path.join(tmp, f), '', { mode: 0o644 });
+  try {
+    fs.renameSync(tmp, dir);
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    // Another process put it in place first (or an older, per-container layout left a directory).
+    if (!fs.existsSync(path.join(dir, '.dockerenv'))) throw e;
+  }
 }
 
 /** The copy snapshotter: layers are applied into the upper dir once, then bind-mounted. */
