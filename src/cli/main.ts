@@ -112,6 +112,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     return exitCodeFor(e, { runFamily });
   } finally {
+    // Closed, not just dropped at exit: the last connection's close checkpoints the WAL and removes
+    // it (about 2 ms), which keeps a store on a full disk writable (a reliability test found that
+    // a WAL left behind made the next metadata write fail with SQLITE_FULL).
     if (engineP) (await engineP.catch(() => undefined))?.close();
   }
 }

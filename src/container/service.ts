@@ -635,15 +635,19 @@ export class ContainerService {
     this.claimExit(id);
     try {
       let exited = false;
+      mark('stop: begin');
       if (timeout > 0) {
         if (!this.signalInit(rec, sig)) await rt.kill(id, sig).catch(() => undefined);
         exited = await this.waitExitFile(id, timeout * 1000);
       }
       if (!exited) {
         if (!this.signalInit(rec, 'SIGKILL')) await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+        mark('stop: killed');
         await this.waitExitFile(id, 10_000);
       }
+      mark('stop: exit seen');
       rec = this.recordExit(id);
+      mark('stop: exit recorded');
     } finally {
       this.releaseExit(id);
     }

@@ -4,7 +4,7 @@
  * processes (the CLI, conmon's exit command, a health monitor) never lose each other's updates.
  */
 import { BerthError, conflict, notFound } from '../errors.js';
-import { type Database, writeTx } from '../metadata/db.js';
+import { type Database, stmt, writeTx } from '../metadata/db.js';
 import type { ContainerConfig, ContainerRecord, ContainerState } from './types.js';
 
 interface Row {
@@ -37,7 +37,7 @@ export class ContainerStore {
       });
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' || (e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        const other = this.db.prepare('SELECT id FROM containers WHERE name = ?').get(rec.config.name) as { id: string } | undefined;
+        const other = stmt(this.db, 'SELECT id FROM containers WHERE name = ?').get(rec.config.name) as { id: string } | undefined;
         throw conflict(
           `Conflict. The container name "/${rec.config.name}" is already in use by container "${other?.id ?? ''}". You have to remove (or rename) that container to be able to reuse that name.`,
         );
@@ -47,15 +47,15 @@ export class ContainerStore {
   }
 
   get(id: string): ContainerRecord | undefined {
-    const r = this.db.prepare('SELECT id, name, config, state FROM containers WHERE id = ?').get(id) as Row | undefined;
+    const r = stmt(this.db, 'SELECT id, name, config, state FROM containers WHERE id = ?').get(id) as Row | undefined;
     return r ? this.toRecord(r) : undefined;
   }
 
   /** docker's lookup order: full ID, exact name, then unique ID prefix. */
   resolve(idOrName: string): ContainerRecord {
     const name = idOrName.startsWith('/') ? idOrName.slice(1) : idOrName;
-    let r = this.db.prepare('SELECT id, name, config, state FROM containers WHERE id = ?').get(name) as Row | undefined;
-    r ??= this.db.prepare('SELECT id, name, config, state FROM containers WHERE name = ?').get(name) as Row | undefined;
+    let r = stmt(this.db, 'SELECT id, name, config, state FROM containers WHERE id = ?').get(name) as Row | undefined;
+    r ??= stmt(this.db, 'SELECT id, name, config, state FROM containers WHERE name = ?').get(name) as Row | undefined;
     if (!r && /^[0-9a-f]+$/.test(name)) {
       const rows = this.db
         .prepare('SELECT id, name, config, state FROM containers WHERE id >= ? AND id < ? LIMIT 2')
@@ -68,7 +68,7 @@ export class ContainerStore {
   }
 
   list(): ContainerRecord[] {
-    return (this.db.prepare('SELECT id, name, config, state FROM containers ORDER BY created DESC').all() as Row[]).map((r) =>
+    return (stmt(this.db, 'SELECT id, name, config, state FROM containers ORDER BY created DESC').all() as Row[]).map((r) =>
       this.toRecord(r),
     );
   }
@@ -76,11 +76,11 @@ export class ContainerStore {
   /** Atomically transforms the state; `fn` may throw to abort. Returns the new record. */
   updateState(id: string, fn: (s: ContainerState, c: ContainerConfig) => ContainerState | void): ContainerRecord {
     return writeTx(this.db, () => {
-      const r = this.db.prepare('SELECT id, name, config, state FROM containers WHERE id = ?').get(id) as Row | undefined;
+      const r = stmt(this.db, 'SELECT id, name, config, state FROM containers WHERE id = ?').get(id) as Row | undefined;
       if (!r) throw notFound(`No such container: ${id}`);
       const rec = this.toRecord(r);
       const next = fn(rec.state, rec.config) ?? rec.state;
-      this.db.prepare('UPDATE containers SET state = ? WHERE id = ?').run(JSON.stringify(next), id);
+      stmt(this.db, 'UPDATE containers SET state = ? WHERE id = ?').run(JSON.stringify(next), id);
       return { config: rec.config, state: next };
     });
   }
@@ -90,7 +90,7 @@ export class ContainerStore {
       const rec = this.get(id);
       if (!rec) throw notFound(`No such container: ${id}`);
       const next = fn(rec.config);
-      this.db.prepare('UPDATE containers SET config = ?, name = ? WHERE id = ?').run(JSON.stringify(next), next.name, id);
+      stmt(this.db, 'UPDATE containers SET config = ?, name = ? WHERE id = ?').run(JSON.stringify(next), next.name, id);
       return { config: next, state: rec.state };
     });
   }
@@ -108,7 +108,7 @@ export class ContainerStore {
 
   delete(id: string): void {
     writeTx(this.db, () => {
-      this.db.prepare('DELETE FROM containers WHERE id = ?').run(id);
+      stmt(this.db, 'DELETE FROM containers WHERE id = ?').run(id);
     });
   }
 }

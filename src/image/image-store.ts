@@ -6,7 +6,7 @@
 import type { Digest } from '../content/digest.js';
 import type { BlobProvider, BlobStore } from '../content/store.js';
 import { BerthError, conflict, corrupt, notFound } from '../errors.js';
-import { type Database, writeTx } from '../metadata/db.js';
+import { type Database, stmt, writeTx } from '../metadata/db.js';
 import type { ImageConfig } from './oci.js';
 import { formatReference, parseReference, withDefaultTag } from './reference.js';
 
@@ -87,27 +87,27 @@ export class ImageStore {
   ) {}
 
   private rowToRecord(row: ImageRow): ImageRecord {
-    const tags = (this.db.prepare('SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(row.id) as { name: string }[]).map((r) => r.name);
-    const digests = this.db.prepare('SELECT repo, digest FROM repo_digests WHERE image_id = ? ORDER BY repo').all(row.id) as { repo: string; digest: string }[];
+    const tags = (stmt(this.db, 'SELECT name FROM tags WHERE image_id = ? ORDER BY name').all(row.id) as { name: string }[]).map((r) => r.name);
+    const digests = stmt(this.db, 'SELECT repo, digest FROM repo_digests WHERE image_id = ? ORDER BY repo').all(row.id) as { repo: string; digest: string }[];
     return toRecord(row, tags, digests.map((r) => `${r.repo}@${r.digest}`));
   }
 
   get(id: Digest): ImageRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
+    const row = stmt(this.db, 'SELECT * FROM images WHERE id = ?').get(id) as ImageRow | undefined;
     return row ? this.rowToRecord(row) : undefined;
   }
 
   /** All images with their names, in one pass (fast for `images` on large stores). */
   list(): ImageRecord[] {
-    const rows = this.db.prepare('SELECT * FROM images ORDER BY created DESC').all() as ImageRow[];
+    const rows = stmt(this.db, 'SELECT * FROM images ORDER BY created DESC').all() as ImageRow[];
     const group = (pairs: { image_id: string; value: string }[]) => {
       const m = new Map<string, string[]>();
       for (const r of pairs) m.set(r.image_id, [...(m.get(r.image_id) ?? []), r.value]);
       return m;
     };
-    const tags = group(this.db.prepare('SELECT image_id, name AS value FROM tags ORDER BY name').all() as { image_id: string; value: string }[]);
+    const tags = group(stmt(this.db, 'SELECT image_id, name AS value FROM tags ORDER BY name').all() as { image_id: string; value: string }[]);
     const digests = group(
-      this.db.prepare("SELECT image_id, repo || '@' || digest AS value FROM repo_digests").all() as { image_id: string; value: string }[],
+      stmt(this.db, "SELECT image_id, repo || '@' || digest AS value FROM repo_digests").all() as { image_id: string; value: string }[],
     );
     return rows.map((row) => toRecord(row, tags.get(row.id) ?? [], digests.get(row.id) ?? []));
   }
@@ -138,14 +138,14 @@ export class ImageStore {
         if (row) byName = this.get(row.image_id);
         else {
           // A pull by digest of an image whose manifest digest we stored.
-          const r2 = this.db.prepare('SELECT id FROM images WHERE manifest_digest = ?').get(ref.digest) as
+          const r2 = stmt(this.db, 'SELECT id FROM images WHERE manifest_digest = ?').get(ref.digest) as
             | { id: Digest }
             | undefined;
           if (r2) byName = this.get(r2.id);
         }
       } else {
         const name = formatReference(withDefaultTag(ref));
-        const row = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(name) as { image_id: Digest } | undefined;
+        const row = stmt(this.db, 'SELECT image_id FROM tags WHERE name = ?').get(name) as { image_id: Digest } | undefined;
         if (row) byName = this.get(row.image_id);
       }
     } catch (e) {
@@ -198,8 +198,8 @@ export class ImageStore {
     const full = formatReference(withDefaultTag(parseReference(name)));
     if (parseReference(name).digest) throw new BerthError('invalid_argument', `refusing to create a tag with a digest reference: ${name}`);
     const moved = writeTx(this.db, () => {
-      if (!this.db.prepare('SELECT 1 FROM images WHERE id = ?').get(id)) throw notFound(`No such image: ${id}`);
-      const prev = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
+      if (!stmt(this.db, 'SELECT 1 FROM images WHERE id = ?').get(id)) throw notFound(`No such image: ${id}`);
+      const prev = stmt(this.db, 'SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
       this.db
         .prepare('INSERT INTO tags (name, image_id, updated) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET image_id = excluded.image_id, updated = excluded.updated')
         .run(full, id, Date.now());
@@ -213,9 +213,9 @@ export class ImageStore {
   untag(name: string): Digest {
     const full = formatReference(withDefaultTag(parseReference(name)));
     const id = writeTx(this.db, () => {
-      const row = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
+      const row = stmt(this.db, 'SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
       if (!row) throw notFound(`No such image: ${name}`);
-      this.db.prepare('DELETE FROM tags WHERE name = ?').run(full);
+      stmt(this.db, 'DELETE FROM tags WHERE name = ?').run(full);
       return row.image_id;
     });
     this.onEvent('untag', id, { name: full });
@@ -232,7 +232,7 @@ export class ImageStore {
 
   removeRepoDigest(repo: string, digest: string): void {
     writeTx(this.db, () => {
-      const r = this.db.prepare('DELETE FROM repo_digests WHERE repo = ? AND digest = ?').run(repo, digest);
+      const r = stmt(this.db, 'DELETE FROM repo_digests WHERE repo = ? AND digest = ?').run(repo, digest);
       if (r.changes === 0) throw notFound(`No such image: ${repo}@${digest}`);
     });
   }
@@ -240,30 +240,30 @@ export class ImageStore {
   /** Deletes the record and its names. Blobs and layers are left for garbage collection. */
   delete(id: Digest): void {
     writeTx(this.db, () => {
-      this.db.prepare('DELETE FROM tags WHERE image_id = ?').run(id);
-      this.db.prepare('DELETE FROM repo_digests WHERE image_id = ?').run(id);
-      this.db.prepare('UPDATE images SET parent = NULL WHERE parent = ?').run(id);
-      this.db.prepare('DELETE FROM build_cache WHERE image_id = ?').run(id);
-      const r = this.db.prepare('DELETE FROM images WHERE id = ?').run(id);
+      stmt(this.db, 'DELETE FROM tags WHERE image_id = ?').run(id);
+      stmt(this.db, 'DELETE FROM repo_digests WHERE image_id = ?').run(id);
+      stmt(this.db, 'UPDATE images SET parent = NULL WHERE parent = ?').run(id);
+      stmt(this.db, 'DELETE FROM build_cache WHERE image_id = ?').run(id);
+      const r = stmt(this.db, 'DELETE FROM images WHERE id = ?').run(id);
       if (r.changes === 0) throw notFound(`No such image: ${id}`);
     });
     this.onEvent('delete', id, {});
   }
 
   children(id: Digest): Digest[] {
-    return (this.db.prepare('SELECT id FROM images WHERE parent = ?').all(id) as { id: Digest }[]).map((r) => r.id);
+    return (stmt(this.db, 'SELECT id FROM images WHERE parent = ?').all(id) as { id: Digest }[]).map((r) => r.id);
   }
 
   setMeta(id: Digest, meta: ImageMeta): void {
     writeTx(this.db, () => {
-      this.db.prepare('UPDATE images SET meta = ? WHERE id = ?').run(JSON.stringify(meta), id);
+      stmt(this.db, 'UPDATE images SET meta = ? WHERE id = ?').run(JSON.stringify(meta), id);
     });
   }
 
   /** Throws conflict if `name` is taken by another image and `force` is not set (not used by docker's tag, kept for build). */
   assertNameFree(name: string, id: Digest): void {
     const full = formatReference(withDefaultTag(parseReference(name)));
-    const row = this.db.prepare('SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
+    const row = stmt(this.db, 'SELECT image_id FROM tags WHERE name = ?').get(full) as { image_id: Digest } | undefined;
     if (row && row.image_id !== id) throw conflict(`name ${name} is in use`);
   }
 }
