@@ -1,19 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { type ServiceHandle, request, startService } from './api-support.js';
-import { TestStore } from './helpers.js';
+import { describe, test } from 'node:test';
+import { request, useService } from './api-support.js';
 
 describe('events: what the CLI does shows up in /events as docker clients expect', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
-  const s = new TestStore('events');
-  let svc: ServiceHandle;
-  before(async () => {
-    s.busybox();
-    svc = await startService(s);
-  });
-  after(async () => {
-    await svc?.stop();
-    s.cleanup();
-  });
+  const { store: s, svc } = useService('events');
 
   test('container, image, volume and network events, filterable by type', async () => {
     const since = Math.floor(Date.now() / 1000) - 1;

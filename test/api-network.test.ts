@@ -4,11 +4,10 @@
  * Mounts[].VolumeOptions.DriverConfig.Options reach the engine as the CLI's flags do.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { type ServiceHandle, json, request, startService } from './api-support.js';
-import { TestStore, isRoot } from './helpers.js';
+import { describe, it } from 'node:test';
+import { json, request, useService } from './api-support.js';
+import { httpGet, isRoot } from './helpers.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -19,33 +18,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** GET http://[::1]:port/ (loopback only). */
-function get6(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '::1', port, path: '/', timeout: 3000 }, (r) => {
-        let d = '';
-        r.on('data', (c: Buffer) => (d += c.toString()));
-        r.on('end', () => resolve(d));
-      })
-      .on('error', reject)
-      .on('timeout', function (this: http.ClientRequest) {
-        this.destroy(new Error('timeout'));
-      });
-  });
-}
 
 describe('engine API: fixed IPv6 address, IPv6 port bindings, volume driver options', { skip: !isRoot && 'needs root' }, () => {
-  const store = new TestStore('api-net');
-  let svc: ServiceHandle;
-  before(async () => {
-    store.busybox();
-    svc = await startService(store);
-  });
-  after(async () => {
-    await svc?.stop();
-    store.cleanup();
-  });
+  const { svc } = useService('api-net');
 
   it('creates and starts a container with IPAMConfig.IPv6Address, a [::1] binding and a tmpfs volume from VolumeOptions', async () => {
     const created = await request(svc.socket, 'POST', '/networks/create', { Name: 'apinet6', EnableIPv6: true, IPAM: { Config: [{ Subnet: 'fd5e:3e01:6c1::/64' }] } });
@@ -77,7 +52,7 @@ describe('engine API: fixed IPv6 address, IPv6 port bindings, volume driver opti
     assert.deepEqual(doc.NetworkSettings.Ports['80/tcp'], [{ HostIp: '::1', HostPort: String(port) }]);
     // The container serves what it saw: the volume is a 1 MiB tmpfs made with the driver options.
     let text = '';
-    for (const end = Date.now() + 15_000; !text && Date.now() < end; ) text = await get6(port).catch(() => new Promise<string>((r) => setTimeout(() => r(''), 100)));
+    for (const end = Date.now() + 15_000; !text && Date.now() < end; ) text = await httpGet(port, '::1').catch(() => new Promise<string>((r) => setTimeout(() => r(''), 100)));
     assert.match(text, /^tmpfs \/data tmpfs /m);
     assert.match(text, /\s1024\s/);
     const vol = json(await request(svc.socket, 'GET', '/volumes/apivol')) as { Options: Record<string, string>; Labels: Record<string, string> };

@@ -5,22 +5,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import tar from 'tar-stream';
-import { type ServiceHandle, demux, json, request, startService } from './api-support.js';
-import { TestStore, eventually, isRoot } from './helpers.js';
+import { demux, json, request, useService } from './api-support.js';
+import { eventually, isRoot } from './helpers.js';
 
 describe('engine API: protocol', { skip: !isRoot && 'needs root' }, () => {
-  const store = new TestStore('api-proto');
-  let svc: ServiceHandle;
-  before(async () => {
-    store.busybox();
-    svc = await startService(store);
-  });
-  after(async () => {
-    await svc?.stop();
-    store.cleanup();
-  });
+  const { store, svc } = useService('api-proto');
 
   it('answers _ping like dockerd, socket is root-only', async () => {
     for (const method of ['GET', 'HEAD']) {

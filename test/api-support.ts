@@ -6,7 +6,8 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { BIN, type RunResult, type TestStore, eventually } from './helpers.js';
+import { after, before } from 'node:test';
+import { BIN, type RunResult, TestStore, eventually } from './helpers.js';
 
 export interface ServiceHandle {
   socket: string;
@@ -97,4 +98,38 @@ export function endpointsIn(logFile: string, ua?: RegExp): string[] {
     out.add(`${e.method} ${p}`);
   }
   return [...out].sort();
+}
+
+/**
+ * The usual suite set-up: a store with busybox and a service on it, started before the suite's
+ * tests and stopped (store removed) after them. `svc` reads through to the running service.
+ */
+export function useService(name: string, env: Record<string, string> = {}): { store: TestStore; svc: ServiceHandle } {
+  const store = new TestStore(name);
+  let h: ServiceHandle | undefined;
+  const running = (): ServiceHandle => {
+    if (!h) throw new Error(`the ${name} service is not running`);
+    return h;
+  };
+  const svc: ServiceHandle = {
+    get socket() {
+      return running().socket;
+    },
+    get logFile() {
+      return running().logFile;
+    },
+    get child() {
+      return running().child;
+    },
+    stop: async () => h?.stop(),
+  };
+  before(async () => {
+    store.busybox();
+    h = await startService(store, env);
+  });
+  after(async () => {
+    await h?.stop();
+    store.cleanup();
+  });
+  return { store, svc };
 }

@@ -5,6 +5,7 @@
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,4 +135,20 @@ export async function eventually<T>(fn: () => T | undefined | false, timeoutMs =
 
 export function which(bin: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+/** GET http://host:port/ (loopback only) with a 3 s timeout: the body as text. */
+export function httpGet(port: number, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host, port, path: '/', timeout: 3000 }, (r) => {
+        let d = '';
+        r.on('data', (c: Buffer) => (d += c.toString()));
+        r.on('end', () => resolve(d));
+      })
+      .on('error', reject)
+      .on('timeout', function (this: http.ClientRequest) {
+        this.destroy(new Error('timeout'));
+      });
+  });
 }

@@ -2,33 +2,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { TestStore, eventually } from './helpers.js';
+import { TestStore, eventually, httpGet } from './helpers.js';
 
-/** GET http://127.0.0.1:port/ (or [::1]) -> body (traffic to loopback only). */
-function get(port: number, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host, port, path: '/', timeout: 3000 }, (r) => {
-        let d = '';
-        r.on('data', (c: Buffer) => (d += c.toString()));
-        r.on('end', () => resolve(d));
-      })
-      .on('error', reject)
-      .on('timeout', function (this: http.ClientRequest) {
-        this.destroy(new Error('timeout'));
-      });
-  });
-}
-
+/** GET http://127.0.0.1:port/ (or [::1]) until it answers (15 s) -> body (traffic to loopback only). */
 async function eventuallyGet(port: number, host: '127.0.0.1' | '::1' = '127.0.0.1'): Promise<string> {
   const end = Date.now() + 15_000;
   for (;;) {
     try {
-      return await get(port, host);
+      return await httpGet(port, host);
     } catch (e) {
       if (Date.now() > end) throw e;
       await new Promise((r) => setTimeout(r, 100));
@@ -256,7 +240,7 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     assert.equal(s.ok(['port', lo]), `80/tcp -> [::1]:${p2}\n80/tcp -> [::1]:${p3}\n`);
     assert.equal(await eventuallyGet(p2, '::1'), 'hello from berth\n');
     assert.equal(await eventuallyGet(p3, '::1'), 'hello from berth\n');
-    await assert.rejects(get(p2, '127.0.0.1'), 'not published on IPv4');
+    await assert.rejects(httpGet(p2, '127.0.0.1'), 'not published on IPv4');
     const v4only = s.ok(['run', '-d', '-p', `[::1]:${p4}:80`, ...httpd]).trim();
     assert.equal(await eventuallyGet(p4, '::1'), 'hello from berth\n');
     // A host program holding [::1]:PORT: the [::] half of a default binding is refused, nothing is left running.
@@ -273,7 +257,7 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     s.ok(['rm', '-f', both, lo, v4only]);
     await eventually(() => proxiesOf(s.root).length === 0);
     assert.doesNotMatch(spawnSync('ip6tables-save', ['-t', 'nat']).stdout.toString(), new RegExp(`BERTH-DN-${short}`));
-    await assert.rejects(get(p1, '::1'));
+    await assert.rejects(httpGet(p1, '::1'));
     s.ok(['network', 'rm', 'pub6']);
   });
 
