@@ -3,6 +3,7 @@
  * and follow (polling the file until the container stops). Partial lines (P) are joined.
  */
 import fs from 'node:fs';
+import { logFiles } from './log-rotate.js';
 
 export interface LogLine {
   time: string;
@@ -50,15 +51,18 @@ function parseChunk(text: string, out: LogLine[]): string {
   return text.slice(start);
 }
 
+/** The container's log entries, across its rotated files (`--log-opt max-file`) oldest first. */
 export function readLog(file: string, opts: LogOptions = {}): LogLine[] {
-  let text = '';
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
   const lines: LogLine[] = [];
-  parseChunk(text, lines);
+  for (const f of logFiles(file)) {
+    let text = '';
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue; // rotated away meanwhile
+    }
+    parseChunk(text, lines);
+  }
   let out = lines.filter((l) => (opts.since === undefined || l.ms >= opts.since) && (opts.until === undefined || l.ms <= opts.until));
   if (opts.tail !== undefined && opts.tail >= 0) out = opts.tail === 0 ? [] : out.slice(-opts.tail);
   return out;
@@ -75,7 +79,19 @@ export async function followLog(
   let pos = offset;
   let rest = '';
   let pending: LogLine[] = [];
+  let ino: number | undefined;
   const buf = Buffer.alloc(64 * 1024);
+  const drain = (fd: number) => {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      if (n <= 0) break;
+      pos += n;
+      rest += buf.subarray(0, n).toString('utf8');
+      pending = [];
+      rest = parseChunk(rest, pending);
+      for (const l of pending) emit(l);
+    }
+  };
   for (;;) {
     if (signal?.aborted) return;
     const wasStopped = stopped();
@@ -86,17 +102,24 @@ export async function followLog(
       return;
     }
     try {
-      const size = fs.fstatSync(fd).size;
-      if (size < pos) pos = 0; // truncated by rotation
-      for (;;) {
-        const n = fs.readSync(fd, buf, 0, buf.length, pos);
-        if (n <= 0) break;
-        pos += n;
-        rest += buf.subarray(0, n).toString('utf8');
-        pending = [];
-        rest = parseChunk(rest, pending);
-        for (const l of pending) emit(l);
-      }
+      const st = fs.fstatSync(fd);
+      if (ino !== undefined && st.ino !== ino) {
+        // Rotated (max-file): what was written to the old file since the last read is in
+        // `<file>.1` now; read it to the end before going on with the new file from its start.
+        try {
+          const oldFd = fs.openSync(`${file}.1`, 'r');
+          try {
+            if (fs.fstatSync(oldFd).ino === ino) drain(oldFd);
+          } finally {
+            fs.closeSync(oldFd);
+          }
+        } catch {
+          /* rotated further away: those lines are gone, as with docker */
+        }
+        pos = 0;
+      } else if (st.size < pos) pos = 0; // truncated by conmon's size cap
+      ino = st.ino;
+      drain(fd);
     } finally {
       fs.closeSync(fd);
     }

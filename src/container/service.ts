@@ -33,6 +33,7 @@ import { parseLocalOptions, releaseVolumeMounts } from '../volume/mounts.js';
 import { berthBin } from '../util/berth-bin.js';
 import { mark } from '../util/timings.js';
 import { randomHex } from '../util/random.js';
+import { monitorLogCap, startLogRotation } from './log-rotate.js';
 import { x32AbiAvailable } from '../sys/libc.js';
 
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
@@ -351,7 +352,7 @@ export class ContainerService {
         runtimeBinary: rt.binary,
         runtimeRoot: rt.root,
         logPath: d.log,
-        logMaxSize: c.log.maxSize,
+        logMaxSize: monitorLogCap(c.log.maxSize, c.log.maxFile),
         exitDir: this.engine.paths.exits,
         socketDir: this.engine.paths.sockets,
         pidFile: d.pidFile,
@@ -364,6 +365,7 @@ export class ContainerService {
       });
       mark('start: monitor reported pid');
       const monitorPid = readPid(d.monitorPidFile);
+      startLogRotation({ log: d.log, ctl: d.ctl, maxSize: c.log.maxSize, maxFile: c.log.maxFile, monitorPid });
       rec = this.store.updateState(id, (s) => ({
         ...s,
         status: 'running',

@@ -35,19 +35,10 @@ async function eachArg(ctx: CliContext, args: string[], fn: (a: string) => Promi
 
 // ------------------------------------------------------------------ create / run / start
 
-/** Options Berth accepts but honours differently from docker: said once, at create. */
-function warnAbout(ctx: CliContext, opts: ReturnType<typeof createOptionsFromFlags>): void {
-  if ((opts.logMaxFile ?? 1) > 1)
-    ctx.err(
-      `WARNING: --log-opt max-file=${opts.logMaxFile}: conmon keeps one log file, emptied when it reaches max-size; only the current file's lines are kept`,
-    );
-}
-
 export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   await (await import('./registry.js')).pullForRun(ctx, p, p.args[0] as string);
   const opts = createOptionsFromFlags(p);
-  warnAbout(ctx, opts);
   const rec = svc.create(opts);
   ctx.out(rec.config.id);
   return 0;
@@ -57,7 +48,6 @@ export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   (await import('../../util/timings.js')).mark('run: engine ready');
   const opts = withConsoleSize(createOptionsFromFlags(p), ctx.stdout);
-  warnAbout(ctx, opts);
   const detach = bool(p, 'detach');
   if (detach && opts.autoRemove === undefined) opts.autoRemove = false;
   if (opts.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');
