@@ -16,19 +16,12 @@ import type { Engine } from '../engine/engine.js';
 import { cgroupPaths, removeCgroup } from '../runtime/cgroups.js';
 import { OciRuntime } from '../runtime/oci-runtime.js';
 import { unmountRootfs } from '../snapshot/overlay.js';
+import { pidAlive } from '../util/process.js';
 import { BUILD_CONTAINER_PREFIX } from './executor.js';
 
 /** Leftovers without an owner pid in their name (older Berth) count as dead after this. */
 const LEGACY_AGE_MS = 60_000;
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Owner pid encoded at the start of `name` (after `prefix`), or undefined. */
 function ownerOf(name: string, prefix = ''): number | undefined {

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { registerCheck } from '../engine/check.js';
 import { cgroupPaths, removeCgroup } from '../runtime/cgroups.js';
 import { isMounted, unmountRootfs } from '../snapshot/overlay.js';
-import { ContainerService, pidAlive } from './service.js';
+import { pidAlive } from '../util/process.js';
+import { ContainerService } from './service.js';
 // Network leftovers (namespaces, reservations, port rules) are checked by the network module.
 import '../network/check.js';
 

@@ -33,6 +33,7 @@ import { parseLocalOptions, releaseVolumeMounts } from '../volume/mounts.js';
 import { berthBin } from '../util/berth-bin.js';
 import { mark } from '../util/timings.js';
 import { randomHex } from '../util/random.js';
+import { pidAlive } from '../util/process.js';
 import { monitorLogCap, startLogRotation } from './log-rotate.js';
 import { x32AbiAvailable } from '../sys/libc.js';
 
@@ -945,21 +946,6 @@ export function mergeEnv(base: string[], over: string[]): string[] {
   return out;
 }
 
-export function pidAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  // A zombie still answers kill(0); read its state.
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function readPid(file: string): number {
   try {

@@ -3,15 +3,16 @@
  * referenced (a pulled blob before its image is recorded). A lease belongs to a process; leases of
  * dead processes are ignored by GC and deleted by `system check --repair`.
  */
-import { randomBytes } from 'node:crypto';
 import { type Database, writeTx } from '../metadata/db.js';
+import { pidAlive } from '../util/process.js';
+import { randomHex } from '../util/random.js';
 
 export type LeaseKind = 'blob' | 'layer' | 'image';
 
 export class Lease {
   readonly id: string;
   constructor(private readonly db: Database) {
-    this.id = randomBytes(8).toString('hex');
+    this.id = randomHex(8);
     writeTx(db, () => db.prepare('INSERT INTO leases (id, pid, created) VALUES (?, ?, ?)').run(this.id, process.pid, Date.now()));
   }
   add(kind: LeaseKind, ref: string): void {
@@ -29,14 +30,6 @@ export function withLease<T>(db: Database, fn: (l: Lease) => Promise<T>): Promis
   return fn(lease).finally(() => lease.release());
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Resources held by leases of live processes. */
 export function leasedResources(db: Database): { kind: LeaseKind; ref: string }[] {

@@ -188,29 +188,12 @@ export const IMAGE_COMMANDS: RemoteTable = {
   'image history': {
     run: async (c, ctx, p) => {
       const rows = await c.json<{ Id: string; Created: number; CreatedBy: string; Size: number; Comment: string }[]>('GET', `/images/${enc(p.args[0] as string)}/history`);
-      const noTrunc = bool(p, 'no-trunc');
-      const human = p.flags.human !== false;
-      const idOf = (id: string) => (id === '<missing>' || noTrunc ? id : id.slice(7, 19));
-      if (bool(p, 'quiet')) {
-        for (const r of rows) ctx.out(idOf(r.Id));
-        return 0;
-      }
-      const now = Date.now();
-      const out = rows.map((r) => ({
-        ID: idOf(r.Id),
-        CreatedSince: !r.Created ? 'N/A' : human ? timeAgo(r.Created * 1000, now) : new Date(r.Created * 1000).toISOString(),
-        CreatedAt: !r.Created ? '' : new Date(r.Created * 1000).toISOString(),
-        CreatedBy: noTrunc || r.CreatedBy.length <= 45 ? r.CreatedBy : `${r.CreatedBy.slice(0, 44)}…`,
-        Size: human ? humanSize(r.Size) : String(r.Size),
-        Comment: r.Comment,
-      }));
-      ctx.stdout.write(
-        formatRows(str(p, 'format'), out, {
-          defaultTable: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
-          headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' },
-        }),
+      const { printHistory } = await import('../../cli/commands/images.js');
+      return printHistory(
+        ctx,
+        p,
+        rows.map((r) => ({ id: r.Id, ...(r.Created ? { created: r.Created * 1000 } : {}), createdBy: r.CreatedBy, size: r.Size, comment: r.Comment })),
       );
-      return 0;
     },
   },
   'image import': {

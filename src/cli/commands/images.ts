@@ -166,19 +166,24 @@ export async function removeImages(ctx: CliContext, p: ParsedArgs): Promise<numb
 export async function imageHistory(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const engine = await ctx.engine();
   const { imageHistory } = await import('../../engine/images.js');
-  const rows = imageHistory(engine, p.args[0] as string);
+  return printHistory(ctx, p, imageHistory(engine, p.args[0] as string));
+}
+
+/** `history`'s output (also for berth --host): rows newest first, `created` in ms when known. */
+export function printHistory(ctx: CliContext, p: ParsedArgs, rows: { id: string; created?: number; createdBy: string; size: number; comment: string }[]): number {
   const noTrunc = bool(p, 'no-trunc');
   const human = p.flags.human !== false;
+  const idOf = (id: string) => (id === '<missing>' || noTrunc ? id : id.slice(7, 19));
   if (bool(p, 'quiet')) {
-    for (const r of rows) ctx.out(r.id === '<missing>' || noTrunc ? r.id : r.id.slice(7, 19));
+    for (const r of rows) ctx.out(idOf(r.id));
     return 0;
   }
   const now = Date.now();
   const out = rows.map((r) => ({
-    ID: r.id === '<missing>' || noTrunc ? r.id : r.id.slice(7, 19),
+    ID: idOf(r.id),
     CreatedSince: r.created === undefined ? 'N/A' : human ? timeAgo(r.created, now) : new Date(r.created).toISOString(),
     CreatedAt: r.created === undefined ? '' : new Date(r.created).toISOString(),
-    CreatedBy: noTrunc || r.createdBy.length <= 45 ? r.createdBy : `${r.createdBy.slice(0, 44)}…`,
+    CreatedBy: noTrunc || r.createdBy.length <= 45 ? r.createdBy : `${r.createdBy.slice(0, 44)}\u2026`,
     Size: human ? humanSize(r.size) : String(r.size),
     Comment: r.comment,
   }));
