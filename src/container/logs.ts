@@ -68,7 +68,11 @@ export function readLog(file: string, opts: LogOptions = {}): LogLine[] {
   return out;
 }
 
-/** Follows the file from `offset`, calling `emit` per entry, until `stopped()` says the writer is gone. */
+/**
+ * Follows the file from `offset`, calling `emit` per entry, until `stopped()` says the writer is
+ * gone. The file stays open between polls: what the writer put in it before the file was rotated
+ * away (`max-file`, conmon's size cap) or removed with its container is still read to the end.
+ */
 export async function followLog(
   file: string,
   offset: number,
@@ -78,53 +82,54 @@ export async function followLog(
 ): Promise<void> {
   let pos = offset;
   let rest = '';
-  let pending: LogLine[] = [];
-  let ino: number | undefined;
+  let fd: number | undefined;
+  let ino = 0;
   const buf = Buffer.alloc(64 * 1024);
-  const drain = (fd: number) => {
+  const drain = (from: number) => {
     for (;;) {
-      const n = fs.readSync(fd, buf, 0, buf.length, pos);
+      const n = fs.readSync(from, buf, 0, buf.length, pos);
       if (n <= 0) break;
       pos += n;
       rest += buf.subarray(0, n).toString('utf8');
-      pending = [];
+      const pending: LogLine[] = [];
       rest = parseChunk(rest, pending);
       for (const l of pending) emit(l);
     }
   };
-  for (;;) {
-    if (signal?.aborted) return;
-    const wasStopped = stopped();
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch {
-      return;
-    }
-    try {
-      const st = fs.fstatSync(fd);
-      if (ino !== undefined && st.ino !== ino) {
-        // Rotated (max-file): what was written to the old file since the last read is in
-        // `<file>.1` now; read it to the end before going on with the new file from its start.
-        try {
-          const oldFd = fs.openSync(`${file}.1`, 'r');
-          try {
-            if (fs.fstatSync(oldFd).ino === ino) drain(oldFd);
-          } finally {
-            fs.closeSync(oldFd);
-          }
-        } catch {
-          /* rotated further away: those lines are gone, as with docker */
-        }
+  try {
+    for (;;) {
+      if (signal?.aborted) return;
+      const wasStopped = stopped();
+      let at: fs.Stats | undefined;
+      try {
+        at = fs.statSync(file);
+      } catch {
+        at = undefined; // removed with its container, or between a rename and its replacement
+      }
+      if (fd !== undefined && at && at.ino !== ino) {
+        // A new file at the path: finish the one we hold, then go on with the new one from its start.
+        drain(fd);
+        fs.closeSync(fd);
+        fd = undefined;
         pos = 0;
-      } else if (st.size < pos) pos = 0; // truncated by conmon's size cap
-      ino = st.ino;
+      }
+      if (fd === undefined && at) {
+        try {
+          fd = fs.openSync(file, 'r');
+          const st = fs.fstatSync(fd);
+          ino = st.ino;
+          if (st.size < pos) pos = 0;
+        } catch {
+          fd = undefined;
+        }
+      }
+      if (fd === undefined) return;
       drain(fd);
-    } finally {
-      fs.closeSync(fd);
+      if (wasStopped) return; // the read above came after the writer stopped: nothing more will come
+      await new Promise((r) => setTimeout(r, 100));
     }
-    if (wasStopped) return; // the read above came after the writer stopped: nothing more will come
-    await new Promise((r) => setTimeout(r, 100));
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
