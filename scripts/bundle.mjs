@@ -56,7 +56,7 @@ if (wide) {
 // touch: esbuild requires a module's imports when the module is initialised, so `run` loaded zlib
 // because the layer store imports the decompressor. These become proxies that load the builtin
 // on first use of any export.
-const LAZY = ['crypto', 'zlib', 'dgram', 'net', 'tls', 'http', 'https', 'stream/promises', 'timers/promises', 'fs/promises', 'readline', 'worker_threads'];
+const LAZY = ['crypto', 'zlib', 'child_process', 'stream', 'dgram', 'net', 'tls', 'http', 'https', 'stream/promises', 'timers/promises', 'fs/promises', 'readline', 'worker_threads'];
 const lazyRe = new RegExp(`(?<== )(?:__toESM\\(require\\("node:(${LAZY.join('|')})"\\), 1\\)|require\\("node:(${LAZY.join('|')})"\\))(?=[;,\\n])`, 'g');
 let lazySites = 0;
 code = code.replace(lazyRe, (_m, esm, plain) => {

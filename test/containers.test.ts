@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -48,6 +48,35 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     assert.notEqual(s.run(['run', '--rm', 'busybox', 'cat', '/greeting']).code, 0, 'the original image is unchanged');
     assert.match(s.ok(['history', 'greeted:1']), /add greeting/);
     s.ok(['rm', 'w2']);
+  });
+
+  test('stop leaves a kept container\'s unmount (and its sync) to a background process; start, diff and rm right after it wait for it', async () => {
+    const id = s.ok(['run', '-d', '--name', 'bgu', 'busybox', 'sh', '-c', '[ -f /mark ] || echo $RANDOM > /mark; exec sleep 1000']).trim();
+    const merged = path.join(s.runroot, 'containers', id, 'merged');
+    const mark = s.ok(['exec', 'bgu', 'cat', '/mark']);
+    for (let i = 0; i < 3; i++) {
+      s.ok(['stop', '-t', '0', 'bgu']);
+      s.ok(['start', 'bgu']);
+      assert.equal(s.ok(['exec', 'bgu', 'cat', '/mark']), mark, 'the restarted container sees its writable layer');
+    }
+    s.ok(['stop', '-t', '0', 'bgu']);
+    assert.match(s.ok(['diff', 'bgu']), /^A \/mark$/m);
+    s.ok(['stop', '-t', '0', 'bgu']);
+    await eventually(() => !mountsUnder(s.runroot).includes(merged) && !fs.existsSync(`${merged}.unmount-lock`));
+    // A pending unmount holds the lock: rm waits for it (here a stand-in holder, so the order is certain).
+    const held = path.join(s.dir, 'held');
+    const released = path.join(s.dir, 'released');
+    const holder = spawn('flock', [`${merged}.unmount-lock`, 'sh', '-c', `touch ${held}; sleep 0.5; touch ${released}`], { stdio: 'ignore' });
+    await eventually(() => fs.existsSync(held));
+    s.ok(['rm', 'bgu']);
+    assert.equal(fs.existsSync(released), true, 'rm waited for the unmount in progress');
+    await new Promise((r) => holder.on('exit', r));
+    s.ok(['run', '-d', '--name', 'bgu', 'busybox', 'sleep', '1000']);
+    s.ok(['stop', '-t', '0', 'bgu']);
+    s.ok(['rm', 'bgu']);
+    assert.deepEqual(mountsUnder(s.dir), [], 'rm right after stop leaves no mount');
+    assert.equal(fs.existsSync(path.join(s.runroot, 'containers', id)), false);
+    assert.equal(fs.existsSync(path.join(s.root, 'containers', id)), false);
   });
 
   test('a --rm container\'s writable layer is mounted volatile (nothing synced at exit) and remounts on restart; a kept one is not volatile', () => {

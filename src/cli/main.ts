@@ -6,6 +6,7 @@ import { COMMANDS, type CommandDef, findCommand, helpText, topLevelHelp } from '
 import type { CliContext } from './context.js';
 import { errorMessage, exitCodeFor } from './exit-codes.js';
 import { mark } from '../util/timings.js';
+import { stdioStream, writeStdio } from './output.js';
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'root', type: 'string', description: 'Root of persistent storage (env BERTH_ROOT)', value: 'dir' },
@@ -27,8 +28,8 @@ export async function main(argv: string[]): Promise<number> {
     split += needsValue ? 2 : 1;
   }
   let g: ParsedArgs;
-  const ctxOut = (l: string) => process.stdout.write(`${l}\n`);
-  const ctxErr = (l: string) => process.stderr.write(`${l}\n`);
+  const ctxOut = (l: string) => writeStdio(1, `${l}\n`);
+  const ctxErr = (l: string) => writeStdio(2, `${l}\n`);
   try {
     g = parseArgs(argv.slice(0, split), GLOBAL_FLAGS);
   } catch (e) {
@@ -71,9 +72,16 @@ export async function main(argv: string[]): Promise<number> {
       );
       return engineP;
     },
-    stdout: process.stdout,
-    stderr: process.stderr,
-    stdin: process.stdin,
+    // Getters: building a stdio stream costs milliseconds that most commands need not pay.
+    get stdout() {
+      return stdioStream(1);
+    },
+    get stderr() {
+      return stdioStream(2);
+    },
+    get stdin() {
+      return process.stdin;
+    },
     globals,
     out: ctxOut,
     err: ctxErr,

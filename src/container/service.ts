@@ -14,7 +14,8 @@ import type { HealthConfig } from '../image/oci.js';
 import { OciRuntime, classifyStartError, signalNumber } from '../runtime/oci-runtime.js';
 import { defaultSeccomp, loadSeccompProfile } from '../runtime/seccomp.js';
 import { type OciMount, type SpecInput, buildSpec, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
-import { isMounted, mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
+import { removeTree } from '../util/remove-tree.js';
+import { isMounted, mountRootfs, unmountRootfs, unmountRootfsLater } from '../snapshot/overlay.js';
 import { launchMonitor } from './monitor.js';
 import { randomName } from './names.js';
 import { ContainerStore } from './store.js';
@@ -546,7 +547,7 @@ export class ContainerService {
    * and the root file system mount. Idempotent; safe to call from the exit command and from CLI
    * waiters at the same time.
    */
-  recordExit(id: string, opts: { startedAt?: number } = {}): ContainerRecord {
+  recordExit(id: string, opts: { startedAt?: number; deferUnmount?: boolean } = {}): ContainerRecord {
     const d = this.dirs(id);
     let exitCode = -1;
     let finishedAt = Date.now();
@@ -566,15 +567,21 @@ export class ContainerService {
     const rt = this.runtime(before.config.runtime);
     // Runtime deletion and unmount are idempotent; do them outside the DB lock.
     if (hasRuntimeState(rt, id)) releaseStopped(rt, id, `${this.engine.paths.cgroupParent}/${id}`);
+    mark('exit: runtime released');
     try {
-      unmountRootfs(d.merged);
+      // A caller waiting on a kept container's exit (stop, a foreground run) need not wait for the
+      // unmount's sync too; a volatile (--rm) mount has none to wait for.
+      if (opts.deferUnmount && !before.config.autoRemove) unmountRootfsLater(d.merged);
+      else unmountRootfs(d.merged);
     } catch {
       /* reported by system check */
     }
+    mark('exit: unmounted');
     // Addresses, port rules and the namespace of the run that exited (idempotent, never throws).
     teardownContainerNetwork(this.engine, id, opts.startedAt !== undefined ? { startedAt: opts.startedAt } : {});
     // Volumes with mount options (-o type=...): the last user unmounts (never throws).
     releaseVolumeMounts(this.engine, id);
+    mark('exit: network released');
     let died: number | undefined;
     const after = this.store.updateState(id, (s) => {
       // Only the run the caller observed, and never a restart in progress whose owner is alive:
@@ -649,7 +656,7 @@ export class ContainerService {
         await this.waitExitFile(id, 10_000);
       }
       mark('stop: exit seen');
-      rec = this.recordExit(id);
+      rec = this.recordExit(id, { deferUnmount: true });
       mark('stop: exit recorded');
     } finally {
       this.releaseExit(id);
@@ -747,7 +754,7 @@ export class ContainerService {
         const s = cur.state;
         const live = s.status === 'running' || s.status === 'paused' || s.status === 'restarting';
         if (live && fs.existsSync(this.dirs(id).exitFile)) {
-          const r = this.recordExit(id, { startedAt: s.startedAt });
+          const r = this.recordExit(id, { startedAt: s.startedAt, deferUnmount: true });
           lastExit = r.state.exitCode;
           if (condition !== 'removed') return r.state.exitCode;
         } else if (!live && condition === 'not-running') return s.exitCode;
@@ -798,12 +805,14 @@ export class ContainerService {
       /* already gone */
     }
     this.store.delete(id);
+    mark('remove: forgotten');
     emitEvent(this.engine.paths.runroot, 'container', 'destroy', id, { name: rec.config.name, image: rec.config.image });
-    fs.rmSync(trash, { recursive: true, force: true });
-    fs.rmSync(d.run, { recursive: true, force: true });
-    fs.rmSync(d.exitFile, { force: true });
+    removeTree(trash);
+    removeTree(d.run);
+    removeTree(d.exitFile);
     this.releaseExit(id);
-    fs.rmSync(path.join(this.engine.paths.sockets, id), { recursive: true, force: true });
+    removeTree(path.join(this.engine.paths.sockets, id));
+    mark('remove: deleted');
     return rec;
   }
 

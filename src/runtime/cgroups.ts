@@ -204,16 +204,10 @@ function sleepSync(ms: number): void {
 }
 
 function rmdirTree(dir: string, removed: string[]): void {
-  let entries: import('node:fs').Dirent[];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw e;
-  }
-  // Sub-cgroups (made by the container itself) must go first: rmdir of a cgroup with children is EBUSY.
-  for (const ent of entries) if (ent.isDirectory()) rmdirTree(path.join(dir, ent.name), removed);
-  // Right after its last process exits, the kernel may still count it for a few ms.
+  // Usually gone already (runc delete, or the exit was recorded): a failed rmdir's exception costs more.
+  if (!existsSync(dir)) return;
+  // Most cgroups have no children: rmdir first, and list the directory only when that fails (a
+  // listing of a v1 controller's directory is dozens of entries; ten controllers per container).
   for (let attempt = 0; ; attempt++) {
     try {
       rmdirSync(dir);
@@ -223,8 +217,23 @@ function rmdirTree(dir: string, removed: string[]): void {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return;
       if (code !== 'EBUSY' || attempt >= 20) throw e;
-      sleepSync(5);
     }
+    // Sub-cgroups (made by the container itself) must go first: rmdir of a cgroup with children is EBUSY.
+    let children = 0;
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const ent of entries) {
+      if (!ent.isDirectory()) continue;
+      children++;
+      rmdirTree(path.join(dir, ent.name), removed);
+    }
+    // Right after its last process exits, the kernel may still count it for a few ms.
+    if (children === 0) sleepSync(5);
   }
 }
 

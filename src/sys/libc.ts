@@ -121,6 +121,43 @@ export function umount(target: string, flags = 0): void {
   check(load().umount2(target, flags), 'umount2', target);
 }
 
+/**
+ * Starts `argv` in the background, detached from this process (its own session, reparented to init
+ * once started, stdio on /dev/null), and returns at once; `passFd` becomes its fd 3. Through
+ * posix_spawn(3) of a `sh` that puts the command in the background and exits: about 1.5 ms, where
+ * node:child_process costs 7-13 ms to load and fork a process of Node's size, and no zombie is left
+ * for a long-running caller (the API service) to reap.
+ */
+export function spawnDetached(argv: string[], opts: { passFd?: number } = {}): void {
+  const posixSpawn = libcFunc('int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)');
+  const fa = Buffer.alloc(512);
+  const attr = Buffer.alloc(1024);
+  check(libcFunc('int posix_spawn_file_actions_init(void *fa)')(fa), 'posix_spawn_file_actions_init', argv[0] ?? '');
+  try {
+    if (opts.passFd !== undefined) check(libcFunc('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)')(fa, opts.passFd, 3), 'posix_spawn_file_actions_adddup2', argv[0] ?? '');
+    check(libcFunc('int posix_spawnattr_init(void *attr)')(attr), 'posix_spawnattr_init', argv[0] ?? '');
+    const POSIX_SPAWN_SETSID = 0x80;
+    check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, POSIX_SPAWN_SETSID), 'posix_spawnattr_setflags', argv[0] ?? '');
+    const shArgv = ['sh', '-c', '"$@" </dev/null >/dev/null 2>&1 &', 'berth-detached', ...argv, null];
+    const env = [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, null];
+    const pid = [0];
+    // posix_spawn returns the error number itself rather than setting errno.
+    const rc = posixSpawn(pid, '/bin/sh', fa, attr, shArgv, env);
+    if (rc !== 0) throw new SyscallError('posix_spawn', rc, '/bin/sh');
+    const status = [0];
+    libcFunc('int waitpid(int pid, _Out_ int *status, int options)')(pid[0], status, 0);
+  } finally {
+    libcFunc('int posix_spawn_file_actions_destroy(void *fa)')(fa);
+  }
+}
+
+export const LOCK_EX = 2;
+
+/** flock(2) on an open descriptor; blocks for LOCK_EX until the holder lets go. */
+export function flock(fd: number, operation: number, path: string): void {
+  check(libcFunc('int flock(int fd, int operation)')(fd, operation) as number, 'flock', path);
+}
+
 let x32: boolean | undefined;
 
 /**
