@@ -18,12 +18,12 @@ export function stdioStream(fd: 1 | 2): NodeJS.WriteStream {
 }
 
 /** Writes `text` to stdout (1) or stderr (2). */
-export function writeStdio(fd: 1 | 2, text: string): void {
+export function writeStdio(fd: 1 | 2, text: string | Uint8Array): void {
   if (streamed[fd]) {
     stdioStream(fd).write(text);
     return;
   }
-  let buf = Buffer.from(text);
+  let buf = typeof text === 'string' ? Buffer.from(text) : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
   try {
     while (buf.length > 0) buf = buf.subarray(fs.writeSync(fd, buf));
   } catch (e) {
@@ -32,4 +32,14 @@ export function writeStdio(fd: 1 | 2, text: string): void {
     if (code !== 'EAGAIN') throw e;
     stdioStream(fd).write(buf);
   }
+}
+
+/** A writable for stdout (1) or stderr (2) that goes through writeStdio: what attach copies a container's output to. */
+export function stdioWriter(fd: 1 | 2): { write(data: string | Uint8Array): boolean } {
+  return {
+    write(data) {
+      writeStdio(fd, data);
+      return true;
+    },
+  };
 }

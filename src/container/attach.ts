@@ -6,9 +6,14 @@
 import fs from 'node:fs';
 import { connectSeqpacket, shutdownBoth, shutdownWrite } from '../sys/libc.js';
 
+/** Where output goes: a stream, or anything with a write (the CLI writes to its descriptors directly). */
+export interface OutputSink {
+  write(data: Uint8Array): unknown;
+}
+
 export interface AttachStreams {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
+  stdout: OutputSink;
+  stderr: OutputSink;
   stdin?: NodeJS.ReadableStream;
   /** Bytes that detach, e.g. [16, 17] for ctrl-p,ctrl-q; empty disables. */
   detachKeys?: number[];

@@ -7,8 +7,7 @@
  * `globalArgs` and `execArgs` give conmon the arguments it needs.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, openSync, readSync, unlinkSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync, unlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { basename, delimiter, join } from 'node:path';
 import { BerthError, type ErrorCode } from '../errors.js';
@@ -314,17 +313,17 @@ export class OciRuntime {
 
 }
 
-/** Reads runc's exec fifo to its end (init closes it when it execs the command), then removes it. */
+/** What `runc start` does: opens runc's exec fifo, which lets init go on, takes init's byte, then removes the fifo. */
 function startThroughFifo(fd: number, fifo: string, initPid: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const sock = new Socket({ fd, readable: true, writable: false });
-    let got = 0;
-    let settled = false;
+    const buf = Buffer.alloc(16);
+    const started = Date.now();
     const finish = (err?: BerthError) => {
-      if (settled) return;
-      settled = true;
-      clearInterval(watch);
-      sock.destroy();
+      try {
+        closeSync(fd);
+      } catch {
+        /* already closed */
+      }
       if (err) return reject(err);
       try {
         unlinkSync(fifo);
@@ -336,32 +335,35 @@ function startThroughFifo(fd: number, fifo: string, initPid: number): Promise<vo
       }
       resolve();
     };
-    // Init's byte, if it sent one: already counted, or still in the pipe (read it now; the socket
-    // still owns the fd, so this happens before finish destroys it).
-    const sentByte = (): boolean => {
-      if (got > 0) return true;
+    /** 1: init's byte arrived; 0: nothing yet (EAGAIN: init holds its end; 0 bytes: it has not opened it yet, or closed it). */
+    const readByte = (): number | BerthError => {
       try {
-        return readSync(fd, Buffer.alloc(16), 0, 16, null) > 0;
-      } catch {
-        return false;
+        return readSync(fd, buf, 0, buf.length, null) > 0 ? 1 : 0;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
+        return new BerthError('internal', `OCI runtime error: exec fifo: ${(e as Error).message}`);
       }
     };
-    // An init that dies before opening its end would leave the read waiting for ever. One that
-    // exec'd a short command (`true`) is gone too, maybe before the socket's events ran (a loaded
-    // machine runs this timer first): the byte in the pipe decides, no waiting needed.
-    const watch = setInterval(() => {
+    // Polled rather than watched: runc's init opens its end only after `runc create` returned, and a
+    // non-blocking read of a fifo nobody writes to yet is an end of file, not a wait. Opening the
+    // read end is what lets init go on; its byte follows within a millisecond or two.
+    const poll = () => {
+      const r = readByte();
+      if (r instanceof BerthError) return finish(r);
+      if (r === 1) return finish();
+      let alive = true;
       try {
         process.kill(initPid, 0);
       } catch {
-        finish(sentByte() ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
+        alive = false;
       }
-    }, 50);
-    sock.on('data', (b: Buffer) => {
-      got += b.length;
-    });
-    sock.on('end', () =>
-      finish(got > 0 ? undefined : new BerthError('conflict', 'OCI runtime error: cannot start an already running container')),
-    );
-    sock.on('error', (e) => finish(new BerthError('internal', `OCI runtime error: exec fifo: ${e.message}`)));
+      if (!alive) {
+        // It may have written, exec'd and exited between the read and the check.
+        const last = readByte();
+        return finish(last === 1 ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
+      }
+      setTimeout(poll, Date.now() - started < 200 ? 1 : 20);
+    };
+    poll();
   });
 }

@@ -14,6 +14,7 @@ import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../args.js';
 import type { CliContext } from '../context.js';
 import { createOptionsFromFlags, withConsoleSize } from '../run-options.js';
 import { goTime, parseFilterFlags, printJson } from './common.js';
+import { stdioWriter } from '../output.js';
 
 async function service(ctx: CliContext): Promise<ContainerService> {
   return new ContainerService(await ctx.engine());
@@ -86,8 +87,9 @@ async function runAttached(
       ownExit: rec.config.restartPolicy.name === 'no',
       beforeStart: () => {
         session = attach(d.attach, {
-          stdout: ctx.stdout,
-          stderr: ctx.stderr,
+          // Without a terminal, output goes to the descriptors directly: no stdio streams to build.
+          stdout: tty ? ctx.stdout : stdioWriter(1),
+          stderr: tty ? ctx.stderr : stdioWriter(2),
           ...(o.stdin ? { stdin: ctx.stdin } : {}),
           detachKeys: o.stdin && (tty || o.detachKeys !== undefined) ? parseDetachKeys(o.detachKeys) : [],
         });
