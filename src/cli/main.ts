@@ -124,6 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     // it (about 2 ms), which keeps a store on a full disk writable (a reliability test found that
     // a WAL left behind made the next metadata write fail with SQLITE_FULL).
     if (engineP) (await engineP.catch(() => undefined))?.close();
+    mark('main: store closed');
   }
 }
 

@@ -195,8 +195,11 @@ function durationNs(v: string | undefined, flag: string): number | undefined {
  * `run -t` from a terminal: the terminal's size goes into the container's process spec (docker's
  * HostConfig.ConsoleSize), so the command sees it from its first instruction, not after a resize.
  */
-export function withConsoleSize(o: CreateOptions, out: NodeJS.WriteStream): CreateOptions {
-  if (o.tty && out.isTTY && out.rows && out.columns) o.consoleSize = { rows: out.rows, cols: out.columns };
+/** -t with a terminal on stdout: the container's terminal starts at its size. `out` is asked for only then (building it costs). */
+export function withConsoleSize(o: CreateOptions, out: () => NodeJS.WriteStream): CreateOptions {
+  if (!o.tty) return o;
+  const s = out();
+  if (s.isTTY && s.rows && s.columns) o.consoleSize = { rows: s.rows, cols: s.columns };
   return o;
 }
 

@@ -926,10 +926,13 @@ async function removalHooks(): Promise<RemovalHook[]> {
 function releaseStopped(rt: OciRuntime, id: string, cgroupsPath: string): void {
   if (path.basename(rt.binary) === 'runc') {
     try {
-      const state = JSON.parse(fs.readFileSync(path.join(rt.root, id, 'state.json'), 'utf8')) as { init_process_pid?: number };
-      if (!state.init_process_pid || !pidAlive(state.init_process_pid)) {
+      // The pid only: state.json carries the whole config (seccomp rules included), tens of KB to parse.
+      const text = fs.readFileSync(path.join(rt.root, id, 'state.json'), 'latin1');
+      const m = /"init_process_pid":(\d+)/.exec(text);
+      const pid = m ? Number(m[1]) : ((JSON.parse(text) as { init_process_pid?: number }).init_process_pid ?? 0);
+      if (!pid || !pidAlive(pid)) {
         removeCgroup(cgroupsPath);
-        fs.rmSync(path.join(rt.root, id), { recursive: true, force: true });
+        removeTree(path.join(rt.root, id));
         return;
       }
     } catch {

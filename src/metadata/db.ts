@@ -4,12 +4,11 @@
  * Schema changes are numbered migrations applied in one exclusive transaction each.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { fromSystemError } from '../errors.js';
+import { nodeModuleFile } from '../util/module-path.js';
 
-const require = createRequire(import.meta.url);
 
 export type Database = BetterSqlite3.Database;
 
@@ -109,7 +108,7 @@ const MIGRATIONS: string[] = [
 
 let addonPath: string | undefined;
 function nativeBindingPath(): string {
-  addonPath ??= require.resolve('better-sqlite3/build/Release/better_sqlite3.node');
+  addonPath ??= nodeModuleFile('better-sqlite3/build/Release/better_sqlite3.node');
   return addonPath;
 }
 

@@ -5,6 +5,7 @@
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import os from 'node:os';
+import { nodeModuleFile } from '../util/module-path.js';
 
 const require = createRequire(import.meta.url);
 
@@ -35,7 +36,7 @@ interface KoffiModule {
 export function loadKoffi(): KoffiModule {
   if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64') && !process.env.BERTH_KOFFI_LOADER) {
     try {
-      const addon = require(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`) as KoffiModule;
+      const addon = require(nodeModuleFile(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`)) as KoffiModule;
       if (typeof addon.load === 'function' && typeof addon.errno === 'function') return addon;
     } catch {
       /* another package layout, or musl: koffi decides */

@@ -305,7 +305,7 @@ export const CONTAINER_COMMANDS: RemoteTable = {
   },
   'container run': {
     run: async (c, ctx, p) => {
-      const o = withConsoleSize(createOptionsFromFlags(p), ctx.stdout);
+      const o = withConsoleSize(createOptionsFromFlags(p), () => ctx.stdout);
       const detach = bool(p, 'detach');
       if (detach && o.autoRemove === undefined) o.autoRemove = false;
       if (o.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');

@@ -49,7 +49,7 @@ export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
 export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   (await import('../../util/timings.js')).mark('run: engine ready');
-  const opts = withConsoleSize(createOptionsFromFlags(p), ctx.stdout);
+  const opts = withConsoleSize(createOptionsFromFlags(p), () => ctx.stdout);
   const detach = bool(p, 'detach');
   if (detach && opts.autoRemove === undefined) opts.autoRemove = false;
   if (opts.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');
