@@ -46,6 +46,8 @@ export interface RawResponse {
   body: Buffer;
 }
 
+const quietSockets = new WeakSet<object>();
+
 export function request(socket: string, method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -58,7 +60,13 @@ export function request(socket: string, method: string, p: string, body?: unknow
     req.on('error', reject);
     // A server that answers early (413) and closes: the rest of the body hits a closed socket after
     // the request let go of it; that EPIPE is expected, not a test failure.
-    req.on('socket', (sock) => sock.on('error', () => undefined));
+    // Once per socket: the global agent keeps sockets alive, and a listener per request piled up
+    // past Node's MaxListeners warning.
+    req.on('socket', (sock) => {
+      if (quietSockets.has(sock)) return;
+      quietSockets.add(sock);
+      sock.on('error', () => undefined);
+    });
     req.end(data);
   });
 }
