@@ -373,4 +373,19 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     assert.equal(s.ok(['ps', '-aq']).trim(), '');
     assert.deepEqual(mountsUnder(s.dir), []);
   });
+
+  test('without conmon on PATH: an engine error that says to install it, and nothing left behind', () => {
+    // A PATH with node and the runtime but no conmon.
+    const bin = path.join(s.dir, 'no-conmon-bin');
+    fs.mkdirSync(bin, { recursive: true });
+    if (!fs.existsSync(path.join(bin, 'node'))) fs.symlinkSync(process.execPath, path.join(bin, 'node'));
+    const monitorsBefore = conmonsFor(s.dir).length;
+    const r = s.run(['run', '--rm', 'busybox', 'true'], { env: { PATH: `${bin}:/usr/sbin:/sbin` } });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr, /cannot run conmon/);
+    assert.match(r.stderr, /apt-get install conmon/);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '');
+    assert.deepEqual(mountsUnder(s.dir), []);
+    assert.equal(conmonsFor(s.dir).length, monitorsBefore, 'no monitor was started');
+  });
 });

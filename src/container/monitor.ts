@@ -71,14 +71,19 @@ export async function launchMonitor(o: MonitorOptions): Promise<MonitorResult> {
     const env = Object.entries({ ...process.env, _OCI_SYNCPIPE: '3' }).map(([k, v]) => `${k}=${v ?? ''}`);
     child = spawnPiped(o.conmon ?? 'conmon', ['conmon', ...args], env, { pipes: [2, 3], setsid: true });
   } catch (e) {
-    throw new BerthError('internal', `cannot run conmon: ${(e as Error).message}`, { hint: 'install conmon (apt-get install conmon)', cause: e });
+    // Not 'internal': start() would read it as the runtime's own error and drop the hint.
+    throw new BerthError('failed_precondition', `cannot run conmon: ${(e as Error).message}`, { hint: 'install conmon (apt-get install conmon)', cause: e });
   }
   const syncFd = child.pipes.get(3) as number;
   const stderrFd = child.pipes.get(2) as number;
   try {
-    const line = await readLine(syncFd);
-    // conmon's first process exits as soon as it has forked the monitor: reap it.
-    waitChild(child.pid);
+    let line: string | undefined;
+    try {
+      line = await readLine(syncFd);
+    } finally {
+      // conmon's first process exits as soon as it has forked the monitor (or failed): reap it.
+      waitChild(child.pid);
+    }
     let msg: { data?: number; message?: string } | undefined;
     if (line !== undefined) {
       try {
