@@ -131,26 +131,10 @@ export function umount(target: string, flags = 0): void {
  * for a long-running caller (the API service) to reap.
  */
 export function spawnDetached(argv: string[], opts: { passFd?: number } = {}): void {
-  const posixSpawn = libcFunc('int posix_spawn(_Out_ int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)');
-  const fa = Buffer.alloc(512);
-  const attr = Buffer.alloc(1024);
-  check(libcFunc('int posix_spawn_file_actions_init(void *fa)')(fa), 'posix_spawn_file_actions_init', argv[0] ?? '');
-  try {
-    if (opts.passFd !== undefined) check(libcFunc('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)')(fa, opts.passFd, 3), 'posix_spawn_file_actions_adddup2', argv[0] ?? '');
-    check(libcFunc('int posix_spawnattr_init(void *attr)')(attr), 'posix_spawnattr_init', argv[0] ?? '');
-    const POSIX_SPAWN_SETSID = 0x80;
-    check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, POSIX_SPAWN_SETSID), 'posix_spawnattr_setflags', argv[0] ?? '');
-    const shArgv = ['sh', '-c', '"$@" </dev/null >/dev/null 2>&1 &', 'berth-detached', ...argv, null];
-    const env = [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, null];
-    const pid = [0];
-    // posix_spawn returns the error number itself rather than setting errno.
-    const rc = posixSpawn(pid, '/bin/sh', fa, attr, shArgv, env);
-    if (rc !== 0) throw new SyscallError('posix_spawn', rc, '/bin/sh');
-    const status = [0];
-    libcFunc('int waitpid(int pid, _Out_ int *status, int options)')(pid[0], status, 0);
-  } finally {
-    libcFunc('int posix_spawn_file_actions_destroy(void *fa)')(fa);
-  }
+  const shArgv = ['sh', '-c', '"$@" </dev/null >/dev/null 2>&1 &', 'berth-detached', ...argv];
+  const env = [`PATH=${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`];
+  const child = spawnPiped('/bin/sh', shArgv, env, { pipes: [], setsid: true, ...(opts.passFd !== undefined ? { dup: new Map([[3, opts.passFd]]) } : {}) });
+  waitChild(child.pid);
 }
 
 /** A process started by spawnPiped: its pid and, per child descriptor asked for, the read end of its pipe. */
@@ -160,13 +144,19 @@ export interface PipedChild {
 }
 
 /**
- * posix_spawnp(3) of `file` with stdin and stdout on /dev/null and a pipe for each descriptor in
- * `pipes` (the child writes, the caller reads and closes), optionally in a new session. For the
+ * posix_spawnp(3) of `file` with stdin and stdout on /dev/null, a pipe for each descriptor in
+ * `pipes` (the child writes, the caller reads and closes) and copies of the caller's descriptors
+ * given in `dup`, optionally in a new session. For the
  * monitor started on every container start: node:child_process costs 4 ms to load and several
  * more to fork a process of Node's size, where this is a vfork-style clone. The caller reaps the
  * child with waitChild.
  */
-export function spawnPiped(file: string, argv: string[], env: string[], opts: { pipes: number[]; setsid?: boolean }): PipedChild {
+export function spawnPiped(
+  file: string,
+  argv: string[],
+  env: string[],
+  opts: { pipes: number[]; setsid?: boolean; /** child fd -> one of ours it gets a copy of */ dup?: Map<number, number> },
+): PipedChild {
   const fa = Buffer.alloc(512);
   const attr = Buffer.alloc(1024);
   const ours: number[] = [];
@@ -190,6 +180,7 @@ export function spawnPiped(file: string, argv: string[], env: string[], opts: { 
       // dup2 clears close-on-exec on the child's copy; both of our ends keep it.
       check(adddup2(fa, w, childFd), 'posix_spawn_file_actions_adddup2', file);
     }
+    for (const [childFd, fd] of opts.dup ?? []) check(adddup2(fa, fd, childFd), 'posix_spawn_file_actions_adddup2', file);
     check(libcFunc('int posix_spawnattr_init(void *attr)')(attr), 'posix_spawnattr_init', file);
     if (opts.setsid) check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, 0x80 /* POSIX_SPAWN_SETSID */), 'posix_spawnattr_setflags', file);
     const pid = [0];
