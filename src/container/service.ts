@@ -809,7 +809,7 @@ export class ContainerService {
     emitEvent(this.engine.paths.runroot, 'container', 'destroy', id, { name: rec.config.name, image: rec.config.image });
     removeTree(trash);
     removeTree(d.run);
-    removeTree(d.exitFile);
+    fs.rmSync(d.exitFile, { force: true });
     this.releaseExit(id);
     removeTree(path.join(this.engine.paths.sockets, id));
     mark('remove: deleted');

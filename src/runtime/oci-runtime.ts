@@ -335,32 +335,29 @@ function startThroughFifo(fd: number, fifo: string, initPid: number): Promise<vo
       }
       resolve();
     };
-    /** 1: init's byte arrived; 0: nothing yet (EAGAIN: init holds its end; 0 bytes: it has not opened it yet, or closed it). */
-    const readByte = (): number | BerthError => {
+    /** Whether init's byte arrived. Not yet: EAGAIN (init holds its end) or 0 bytes (it has not opened it yet). */
+    const arrived = (): boolean => {
       try {
-        return readSync(fd, buf, 0, buf.length, null) > 0 ? 1 : 0;
+        return readSync(fd, buf, 0, buf.length, null) > 0;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return 0;
-        return new BerthError('internal', `OCI runtime error: exec fifo: ${(e as Error).message}`);
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        throw new BerthError('internal', `OCI runtime error: exec fifo: ${(e as Error).message}`);
       }
     };
     // Polled rather than watched: runc's init opens its end only after `runc create` returned, and a
     // non-blocking read of a fifo nobody writes to yet is an end of file, not a wait. Opening the
     // read end is what lets init go on; its byte follows within a millisecond or two.
     const poll = () => {
-      const r = readByte();
-      if (r instanceof BerthError) return finish(r);
-      if (r === 1) return finish();
-      let alive = true;
       try {
-        process.kill(initPid, 0);
-      } catch {
-        alive = false;
-      }
-      if (!alive) {
-        // It may have written, exec'd and exited between the read and the check.
-        const last = readByte();
-        return finish(last === 1 ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
+        if (arrived()) return finish();
+        try {
+          process.kill(initPid, 0);
+        } catch {
+          // Gone: it may have written, exec'd and exited between the read and the check.
+          return finish(arrived() ? undefined : new BerthError('internal', 'OCI runtime error: the container exited before it could start'));
+        }
+      } catch (e) {
+        return finish(e as BerthError);
       }
       setTimeout(poll, Date.now() - started < 200 ? 1 : 20);
     };

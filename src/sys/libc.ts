@@ -101,8 +101,14 @@ function errnoName(errno: number): string {
   return `E${errno}`;
 }
 
-function check(rc: number, syscall: string, path: string): void {
-  if (rc < 0) throw new SyscallError(syscall, load().koffi.errno(), path);
+/**
+ * Throws for a failed call: `errno` style (-1, the error in errno) or, for the posix_spawn family,
+ * `returned` style (the error number is the return value, errno untouched).
+ */
+function check(rc: number, syscall: string, path: string, style: 'errno' | 'returned' = 'errno'): void {
+  if (style === 'returned') {
+    if (rc !== 0) throw new SyscallError(syscall, rc, path);
+  } else if (rc < 0) throw new SyscallError(syscall, load().koffi.errno(), path);
 }
 
 export const MS_RDONLY = 0x1;
@@ -162,11 +168,11 @@ export function spawnPiped(
   const ours: number[] = [];
   const theirs: number[] = [];
   const pipes = new Map<number, number>();
-  check(libcFunc('int posix_spawn_file_actions_init(void *fa)')(fa), 'posix_spawn_file_actions_init', file);
+  check(libcFunc('int posix_spawn_file_actions_init(void *fa)')(fa), 'posix_spawn_file_actions_init', file, 'returned');
   try {
     const addopen = libcFunc('int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int oflag, uint32_t mode)');
-    check(addopen(fa, 0, '/dev/null', fs.constants.O_RDONLY, 0), 'posix_spawn_file_actions_addopen', file);
-    check(addopen(fa, 1, '/dev/null', fs.constants.O_WRONLY, 0), 'posix_spawn_file_actions_addopen', file);
+    check(addopen(fa, 0, '/dev/null', fs.constants.O_RDONLY, 0), 'posix_spawn_file_actions_addopen', file, 'returned');
+    check(addopen(fa, 1, '/dev/null', fs.constants.O_WRONLY, 0), 'posix_spawn_file_actions_addopen', file, 'returned');
     const pipe2 = libcFunc('int pipe2(void *fds, int flags)');
     const adddup2 = libcFunc('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)');
     for (const childFd of opts.pipes) {
@@ -178,15 +184,14 @@ export function spawnPiped(
       theirs.push(w);
       pipes.set(childFd, r);
       // dup2 clears close-on-exec on the child's copy; both of our ends keep it.
-      check(adddup2(fa, w, childFd), 'posix_spawn_file_actions_adddup2', file);
+      check(adddup2(fa, w, childFd), 'posix_spawn_file_actions_adddup2', file, 'returned');
     }
-    for (const [childFd, fd] of opts.dup ?? []) check(adddup2(fa, fd, childFd), 'posix_spawn_file_actions_adddup2', file);
-    check(libcFunc('int posix_spawnattr_init(void *attr)')(attr), 'posix_spawnattr_init', file);
-    if (opts.setsid) check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, 0x80 /* POSIX_SPAWN_SETSID */), 'posix_spawnattr_setflags', file);
+    for (const [childFd, fd] of opts.dup ?? []) check(adddup2(fa, fd, childFd), 'posix_spawn_file_actions_adddup2', file, 'returned');
+    check(libcFunc('int posix_spawnattr_init(void *attr)')(attr), 'posix_spawnattr_init', file, 'returned');
+    if (opts.setsid) check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, 0x80 /* POSIX_SPAWN_SETSID */), 'posix_spawnattr_setflags', file, 'returned');
     const pid = [0];
     const spawnp = libcFunc('int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)');
-    const rc = spawnp(pid, file, fa, attr, [...argv, null], [...env, null]);
-    if (rc !== 0) throw new SyscallError('posix_spawnp', rc, file);
+    check(spawnp(pid, file, fa, attr, [...argv, null], [...env, null]), 'posix_spawnp', file, 'returned');
     return { pid: pid[0] as number, pipes };
   } catch (e) {
     for (const fd of ours) fs.closeSync(fd);
