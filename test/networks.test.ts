@@ -62,6 +62,39 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     assert.doesNotMatch(none, /eth0/);
   });
 
+  test('the default bridge: concurrent first runs keep its subnet; one another interface took while it was down moves it', async () => {
+    const ipam = () => (JSON.parse(s.ok(['network', 'inspect', 'bridge'])) as { IPAM: { Config: { Subnet: string; Gateway: string }[] }; Options: Record<string, string> }[])[0];
+    const first = ipam();
+    const bridge = first?.Options['com.docker.network.bridge.name'] as string;
+    const subnet = first?.IPAM.Config[0]?.Subnet as string;
+    const exitOf = (p: ReturnType<TestStore['spawn']>) =>
+      new Promise<string>((resolve) => {
+        let err = '';
+        p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        p.on('exit', (code) => resolve(code === 0 ? '' : `exited ${code}: ${err.trim()}`));
+      });
+    // The race seen in CI: a process that found the bridge missing read the routes after another brought it up.
+    for (let round = 0; round < 3; round++) {
+      if (fs.existsSync(`/sys/class/net/${bridge}`)) spawnSync('ip', ['link', 'del', bridge]);
+      const results = await Promise.all(Array.from({ length: 12 }, () => exitOf(s.spawn(['run', '--rm', 'busybox', 'true']))));
+      assert.deepEqual(results.filter(Boolean), [], `round ${round}: every concurrent first run starts`);
+      assert.equal(ipam()?.IPAM.Config[0]?.Subnet, subnet, `round ${round}: the subnet stays`);
+    }
+    // Another interface takes the subnet while the bridge is down: the network moves, runs go on.
+    spawnSync('ip', ['link', 'del', bridge]);
+    const squatter = `bt${process.pid % 100000}sq`;
+    try {
+      for (const a of [['link', 'add', squatter, 'type', 'bridge'], ['addr', 'add', `${first?.IPAM.Config[0]?.Gateway}/24`, 'dev', squatter], ['link', 'set', squatter, 'up']])
+        assert.equal(spawnSync('ip', a).status, 0, `ip ${a.join(' ')}`);
+      const moved = ipam()?.IPAM.Config[0] as { Subnet: string; Gateway: string };
+      assert.notEqual(moved.Subnet, subnet);
+      const out = s.ok(['run', '--rm', 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+      assert.match(out, new RegExp(`inet ${moved.Gateway.split('.').slice(0, 3).join('\\.')}\\.\\d+/24`), 'the container is on the moved subnet');
+    } finally {
+      spawnSync('ip', ['link', 'del', squatter]);
+    }
+  });
+
   test('containers on a user network reach each other by name and alias over TCP', async () => {
     s.ok(['network', 'create', 'appnet']);
     s.ok(['run', '-d', '--name', 'srv', '--network', 'appnet', '--network-alias', 'db', 'busybox', 'sh', '-c', 'while true; do echo pong | nc -l -p 8080; done']);

@@ -42,7 +42,7 @@ import {
   ipamDataDir,
   netnsDir,
 } from './store.js';
-import { contains, firstHost, formatSubnet, hostRoutes, overlaps, parseIp, parseSubnet, type Subnet } from './subnet.js';
+import { contains, firstHost, formatSubnet, hostRoutes, overlaps, parseIp, parseSubnet, routedElsewhere, type Subnet } from './subnet.js';
 import { type Subnet6, contains6, firstHost6, formatIp6, formatSubnet6, hostRoutes6, overlaps6, parseIp6, parseSubnet6, pickUla64 } from './subnet6.js';
 
 export { DEFAULT_NETWORK, type NetworkRecord, NetworkStore };
@@ -112,14 +112,7 @@ export class NetworkService {
     const existing = this.engine.db.prepare('SELECT id FROM networks WHERE name = ?').get(DEFAULT_NETWORK) as { id: string } | undefined;
     if (existing) {
       const rec = this.store.get(existing.id) as NetworkRecord;
-      // The default network of a test or secondary store moves when its subnet got taken while its bridge was down.
-      if (rec.bridge !== 'berth0' && !fs.existsSync(`/sys/class/net/${rec.bridge}`) && this.takenSubnets().some((t) => !t.owner.startsWith('network ') && overlaps(t.subnet, parseSubnet(rec.subnet)))) {
-        const subnet = this.pickSubnet();
-        Object.assign(rec, { subnet: formatSubnet(subnet), gateway: firstHost(subnet) });
-        this.store.update(rec);
-        writeConflist(this.conflistDir(), rec, ipamDataDir(this.engine));
-      }
-      return rec;
+      return this.movedIfTaken(rec);
     }
     const bridge = defaultBridgeName(this.engine);
     let subnet: Subnet;
@@ -148,6 +141,27 @@ export class NetworkService {
     return rec;
   }
 
+  /**
+   * The default network of a test or secondary store moves when another interface of the host took
+   * its subnet while its bridge was down. Routes through its own bridge never count: a concurrent
+   * berth process may bring the bridge up between the two reads below. The move is a
+   * compare-and-set in one write transaction, so concurrent movers agree on one subnet.
+   */
+  private movedIfTaken(rec: NetworkRecord): NetworkRecord {
+    if (rec.bridge === 'berth0' || fs.existsSync(`/sys/class/net/${rec.bridge}`)) return rec;
+    const foreign = (r: NetworkRecord) => routedElsewhere(parseSubnet(r.subnet), r.bridge, this.hostRoutes()) !== undefined;
+    if (!foreign(rec)) return rec;
+    return writeTx(this.engine.db, () => {
+      const cur = this.store.get(rec.id) as NetworkRecord;
+      if (cur.subnet !== rec.subnet || fs.existsSync(`/sys/class/net/${cur.bridge}`) || !foreign(cur)) return cur;
+      const subnet = this.pickSubnet();
+      Object.assign(cur, { subnet: formatSubnet(subnet), gateway: firstHost(subnet) });
+      this.store.update(cur);
+      writeConflist(this.conflistDir(), cur, ipamDataDir(this.engine));
+      return cur;
+    });
+  }
+
   private conflistDir(): string {
     return path.join(this.engine.paths.root, 'networks');
   }
@@ -155,14 +169,17 @@ export class NetworkService {
   /** Subnets this store or the host already route. */
   private takenSubnets(): { subnet: Subnet; owner: string }[] {
     const out = this.store.list().map((n) => ({ subnet: parseSubnet(n.subnet), owner: `network ${n.name}` }));
-    let routes = '';
-    try {
-      routes = fs.readFileSync('/proc/net/route', 'utf8');
-    } catch {
-      /* no procfs: store networks only */
-    }
-    for (const r of hostRoutes(routes)) out.push({ subnet: r.subnet, owner: `host interface ${r.iface}` });
+    for (const r of this.hostRoutes()) out.push({ subnet: r.subnet, owner: `host interface ${r.iface}` });
     return out;
+  }
+
+  /** The host's IPv4 routes (none without procfs). */
+  private hostRoutes(): ReturnType<typeof hostRoutes> {
+    try {
+      return hostRoutes(fs.readFileSync('/proc/net/route', 'utf8'));
+    } catch {
+      return [];
+    }
   }
 
   /** IPv6 subnets this store's networks or the host already route. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { firstFree, formatSubnet, hostRoutes, overlaps, parseSubnet } from './subnet.js';
+import { firstFree, formatSubnet, hostRoutes, overlaps, parseSubnet, routedElsewhere } from './subnet.js';
 
 test('parseSubnet accepts CIDRs and refuses host bits and junk', () => {
   assert.equal(formatSubnet(parseSubnet('10.89.0.0/16')), '10.89.0.0/16');
@@ -30,4 +30,15 @@ test('hostRoutes reads /proc/net/route', () => {
     'berth0\t0000590A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0',
   ].join('\n');
   assert.deepEqual(hostRoutes(text).map((r) => `${r.iface} ${formatSubnet(r.subnet)}`), ['eth0 192.0.2.0/24', 'berth0 10.89.0.0/16']);
+});
+
+test('routedElsewhere: a network\'s own bridge never takes its subnet; another interface does', () => {
+  const routes = [
+    { iface: 'berthabc', subnet: parseSubnet('10.90.75.0/24') },
+    { iface: 'eth0', subnet: parseSubnet('192.0.2.0/24') },
+  ];
+  assert.equal(routedElsewhere(parseSubnet('10.90.75.0/24'), 'berthabc', routes), undefined, 'its own bridge, just brought up by another process');
+  assert.equal(routedElsewhere(parseSubnet('10.90.75.0/24'), 'berthdef', routes), 'berthabc');
+  assert.equal(routedElsewhere(parseSubnet('192.0.2.128/25'), 'berthabc', routes), 'eth0');
+  assert.equal(routedElsewhere(parseSubnet('10.90.76.0/24'), 'berthabc', routes), undefined);
 });

@@ -78,6 +78,14 @@ export function hostRoutes(text: string): { iface: string; subnet: Subnet }[] {
   return out;
 }
 
+/**
+ * The interface, other than `own`, that routes part of `subnet` (a network's own bridge never takes
+ * its subnet away, even while another process is bringing it up).
+ */
+export function routedElsewhere(subnet: Subnet, own: string, routes: { iface: string; subnet: Subnet }[]): string | undefined {
+  return routes.find((r) => r.iface !== own && overlaps(r.subnet, subnet))?.iface;
+}
+
 function popcount(n: number): number {
   let c = 0;
   for (let x = n >>> 0; x; x >>>= 1) c += x & 1;
