@@ -440,10 +440,15 @@ export function findCommand(argv: string[]): { def: CommandDef; consumed: number
   if (best) return best;
   // A group alone (`berth image`) or a group with an unknown verb.
   const group = GROUPS.find((g) => g.name === argv[0]);
-  if (group && argv.length === 1) {
+  if (group && (argv.length === 1 || (argv[1] as string).startsWith('-'))) {
     return { def: { path: [group.name], usage: `berth ${group.name} COMMAND`, summary: group.summary, flags: [] }, consumed: 1 };
   }
   return undefined;
+}
+
+/** Whether `name` is a command group (image, container, system, ...). */
+export function isGroup(name: string | undefined): boolean {
+  return GROUPS.some((g) => g.name === name);
 }
 
 const GROUPS = [

@@ -2,7 +2,7 @@
  * Entry point: global options, command lookup, lazy loading of the one handler needed, error -> exit code.
  */
 import { type FlagSpec, type ParsedArgs, UsageError, parseArgs } from './args.js';
-import { COMMANDS, type CommandDef, findCommand, helpText, topLevelHelp } from './commands.js';
+import { COMMANDS, type CommandDef, findCommand, helpText, isGroup, topLevelHelp } from './commands.js';
 import type { CliContext } from './context.js';
 import { errorMessage, exitCodeFor } from './exit-codes.js';
 import { mark } from '../util/timings.js';
@@ -48,7 +48,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const found = findCommand(rest);
   if (!found) {
-    ctxErr(`berth: '${rest[0]}' is not a berth command.\nSee 'berth --help'`);
+    ctxErr(
+      isGroup(rest[0])
+        ? `berth: '${rest[0]} ${rest[1]}' is not a berth command.\nSee 'berth ${rest[0]} --help'`
+        : `berth: '${rest[0]}' is not a berth command.\nSee 'berth --help'`,
+    );
     return 1;
   }
   const { def, consumed } = found;
