@@ -9,6 +9,8 @@ export interface CliContext {
   globals: { root: string; runroot: string; runtime?: string; debug: boolean };
   /** Prints a line to stdout. */
   out(line: string): void;
+  /** Prints text as it is (a rendered table) to stdout, without building process.stdout. */
+  print(text: string): void;
   /** Prints a line to stderr. */
   err(line: string): void;
 }

@@ -57,6 +57,7 @@ const cases: [string, string][] = [
   ['{{printf "%s %s" "a"}}', 'a %!s(MISSING)'],
   ['{{len .Names}} {{len .Labels}} {{len "héllo"}}', '3 2 6'],
   ['{{range .Names}}<{{.}}>{{end}}', '<a><b><c>'],
+  ['{{$é_1 := "x"}}{{$Zz9 := "y"}}{{$é_1}}{{$Zz9}}', 'xy'],
   ['{{range $i, $n := .Names}}{{$i}}:{{$n}} {{end}}', '0:a 1:b 2:c '],
   ['{{range $k, $v := .Labels}}{{$k}}={{$v}};{{end}}', 'com.a=2;com.z=1;'],
   ['{{range $v := .Labels}}{{$v}}{{end}}', '21'],

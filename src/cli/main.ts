@@ -88,6 +88,7 @@ export async function main(argv: string[]): Promise<number> {
     },
     globals,
     out: ctxOut,
+    print: (text: string) => writeStdio(1, text),
     err: ctxErr,
   };
   const cmdArgv = rest.slice(consumed);

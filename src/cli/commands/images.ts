@@ -105,7 +105,7 @@ export async function listImages(ctx: CliContext, p: ParsedArgs): Promise<number
   const def = bool(p, 'digests')
     ? 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}'
     : 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
-  ctx.stdout.write(
+  ctx.print(
     formatRows(str(p, 'format'), rows as unknown as Record<string, unknown>[], {
       defaultTable: def,
       headers: { ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', Repository: 'REPOSITORY', Tag: 'TAG', Size: 'SIZE', Digest: 'DIGEST', VirtualSize: 'VIRTUAL SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' },
@@ -187,7 +187,7 @@ export function printHistory(ctx: CliContext, p: ParsedArgs, rows: { id: string;
     Size: human ? humanSize(r.size) : String(r.size),
     Comment: r.comment,
   }));
-  ctx.stdout.write(
+  ctx.print(
     formatRows(str(p, 'format'), out, {
       defaultTable: 'table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}',
       headers: { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY', Size: 'SIZE', Comment: 'COMMENT' },

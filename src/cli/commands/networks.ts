@@ -70,7 +70,7 @@ export async function listNetworks(ctx: CliContext, p: ParsedArgs): Promise<numb
     Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(','),
     CreatedAt: goTime(n.created),
   }));
-  ctx.stdout.write(
+  ctx.print(
     formatRows(str(p, 'format'), rows, {
       defaultTable: 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}',
       headers: { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', Labels: 'LABELS', CreatedAt: 'CREATED' },

@@ -21,7 +21,7 @@ export function printDiskUsage(ctx: CliContext, p: ParsedArgs, du: import('../..
     Size: humanSize(r.size),
     Reclaimable: `${humanSize(r.reclaimable)}${r.size > 0 ? ` (${Math.round((r.reclaimable * 100) / r.size)}%)` : ''}`,
   }));
-  ctx.stdout.write(
+  ctx.print(
     formatRows(str(p, 'format'), rows, {
       defaultTable: 'table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}',
       headers: { Type: 'TYPE', TotalCount: 'TOTAL', Active: 'ACTIVE', Size: 'SIZE', Reclaimable: 'RECLAIMABLE' },

@@ -36,7 +36,7 @@ export async function listVolumes(ctx: CliContext, p: ParsedArgs): Promise<numbe
     Links: String(svc.users(v.name).length),
     Size: 'N/A',
   }));
-  ctx.stdout.write(
+  ctx.print(
     formatRows(str(p, 'format'), rows, { ...VOLUME_TABLE, quiet: bool(p, 'quiet') }),
   );
   return 0;
