@@ -101,27 +101,29 @@ export class ContainerService {
     return r;
   }
 
+  /** The container's paths (store paths are absolute and normalized, ids are hex: plain concatenation). */
   dirs(id: string) {
-    const persistent = path.join(this.engine.paths.containers, id);
-    const run = path.join(this.engine.paths.runContainers, id);
+    const p = this.engine.paths;
+    const persistent = `${p.containers}/${id}`;
+    const run = `${p.runContainers}/${id}`;
     return {
       persistent,
-      upper: path.join(persistent, 'upper'),
-      work: path.join(persistent, 'work'),
-      init: this.engine.paths.initLayer,
-      log: path.join(persistent, 'ctr.log'),
-      hosts: path.join(persistent, 'hosts'),
-      hostname: path.join(persistent, 'hostname'),
-      resolv: path.join(persistent, 'resolv.conf'),
+      upper: `${persistent}/upper`,
+      work: `${persistent}/work`,
+      init: p.initLayer,
+      log: `${persistent}/ctr.log`,
+      hosts: `${persistent}/hosts`,
+      hostname: `${persistent}/hostname`,
+      resolv: `${persistent}/resolv.conf`,
       run,
-      merged: path.join(run, 'merged'),
+      merged: `${run}/merged`,
       bundle: run,
-      pidFile: path.join(run, 'pidfile'),
-      monitorPidFile: path.join(run, 'conmon.pid'),
-      exitFile: path.join(this.engine.paths.exits, id),
-      attach: path.join(this.engine.paths.sockets, id, 'attach'),
-      ctl: path.join(run, 'ctl'),
-      winsz: path.join(run, 'winsz'),
+      pidFile: `${run}/pidfile`,
+      monitorPidFile: `${run}/conmon.pid`,
+      exitFile: `${p.exits}/${id}`,
+      attach: `${p.sockets}/${id}/attach`,
+      ctl: `${run}/ctl`,
+      winsz: `${run}/winsz`,
     };
   }
 

@@ -158,7 +158,28 @@ export function stmt(db: Database, sql: string): BetterSqlite3.Statement {
   return st;
 }
 
-/** Runs fn in a write transaction that takes the write lock first, so concurrent writers queue instead of deadlocking. */
+/**
+ * Runs fn in a write transaction that takes the write lock first, so concurrent writers queue
+ * instead of deadlocking; nested, it is a savepoint. better-sqlite3's own db.transaction() does the
+ * same but prepares nine statements per connection and builds four wrappers per call.
+ */
 export function writeTx<T>(db: Database, fn: () => T): T {
-  return db.transaction(fn).immediate();
+  const nested = db.inTransaction;
+  stmt(db, nested ? 'SAVEPOINT berth_tx' : 'BEGIN IMMEDIATE').run();
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new TypeError('writeTx: a transaction function cannot return a promise');
+    stmt(db, nested ? 'RELEASE berth_tx' : 'COMMIT').run();
+  } catch (e) {
+    // SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR ends the transaction by itself).
+    if (db.inTransaction) {
+      if (nested) {
+        stmt(db, 'ROLLBACK TO berth_tx').run();
+        stmt(db, 'RELEASE berth_tx').run();
+      } else stmt(db, 'ROLLBACK').run();
+    }
+    throw e;
+  }
+  return result;
 }

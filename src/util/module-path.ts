@@ -10,10 +10,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-
 export function nodeModuleFile(spec: string): string {
   const direct = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'node_modules', spec);
   if (fs.existsSync(direct)) return direct;
-  return require.resolve(spec);
+  return createRequire(import.meta.url).resolve(spec);
 }
