@@ -88,6 +88,17 @@ describe('engine API: real clients', { skip: !isRoot && 'needs root' }, () => {
         assert.match(gone.stderr, /No such (object|container)/);
       });
 
+      it('network ls shows the predefined bridge, host and none; inspect host lists a --network host container; they cannot be removed', () => {
+        const ls = ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).trim().split('\n');
+        for (const want of ['bridge bridge', 'host host', 'none null']) assert.ok(ls.includes(want), `${want} in ${JSON.stringify(ls)}`);
+        const id = ok(['run', '-d', '--network', 'host', '--name', `h-${tag}`, 'busybox', 'sleep', '300']).trim();
+        assert.equal(ok(['network', 'inspect', '-f', '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{end}}', 'host']).trim(), `${id} h-${tag}`);
+        const rm = d(['network', 'rm', 'host']);
+        assert.notEqual(rm.code, 0);
+        assert.match(rm.stderr, /host is a pre-defined network and cannot be removed/);
+        ok(['rm', '-f', `h-${tag}`]);
+      });
+
       it('volume create, ls, rm', () => {
         ok(['volume', 'create', `vol-${tag}`]);
         assert.match(ok(['volume', 'ls']), new RegExp(`vol-${tag}`));

@@ -334,6 +334,39 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     udp.close();
   });
 
+  test('the predefined host and none networks: listed, inspected, never removed, connected or pruned', () => {
+    const ls = s.ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).trim().split('\n');
+    for (const want of ['bridge bridge', 'host host', 'none null']) assert.ok(ls.includes(want), `${want} in ${JSON.stringify(ls)}`);
+    assert.equal(s.ok(['network', 'ls', '-q', '--filter', 'type=builtin']).trim().split('\n').length, 3);
+    const hostId = s.ok(['network', 'inspect', '-f', '{{.Id}}', 'host']).trim();
+    assert.match(hostId, /^[0-9a-f]{64}$/);
+    assert.equal(s.ok(['network', 'inspect', '-f', '{{.Name}}', hostId.slice(0, 12)]).trim(), 'host', 'found by its short id');
+    assert.equal(s.ok(['network', 'inspect', '-f', '{{.Id}}', 'host']).trim(), hostId, 'the id stays the same');
+    const none = (JSON.parse(s.ok(['network', 'inspect', 'none'])) as { Driver: string; IPAM: { Config: unknown[] }; Options: object }[])[0];
+    assert.deepEqual([none?.Driver, none?.IPAM.Config, none?.Options], ['null', [], {}]);
+    const id = s.ok(['run', '-d', '--network', 'host', '--name', 'on-host', 'busybox', 'sleep', '60']).trim();
+    const plain = s.ok(['create', '--name', 'plain', 'busybox', 'true']).trim();
+    try {
+      assert.equal(s.ok(['network', 'inspect', '-f', '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{end}}', 'host']).trim(), `${id} on-host`);
+      for (const n of ['host', 'none']) {
+        const rm = s.run(['network', 'rm', n]);
+        assert.equal(rm.code, 1);
+        assert.match(rm.stderr, new RegExp(`${n} is a pre-defined network and cannot be removed`));
+      }
+      const ch = s.run(['network', 'connect', 'host', 'plain']);
+      assert.equal(ch.code, 1);
+      assert.match(ch.stderr, /container cannot be disconnected from host network or connected to host network/);
+      const cn = s.run(['network', 'connect', 'none', 'plain']);
+      assert.equal(cn.code, 1);
+      assert.match(cn.stderr, /private \(none\) mode/);
+      assert.equal(s.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', plain]).includes('"none"'), false, 'nothing half-connected');
+      s.ok(['network', 'prune', '-f']);
+      assert.equal(s.ok(['network', 'ls', '-q', '--filter', 'type=builtin']).trim().split('\n').length, 3, 'prune keeps them');
+    } finally {
+      s.ok(['rm', '-f', id, plain]);
+    }
+  });
+
   test('errors: overlapping subnet, unknown network', () => {
     s.ok(['network', 'create', '--subnet', '10.93.250.0/24', 'ov1']);
     const ov = s.run(['network', 'create', '--subnet', '10.93.250.128/25', 'ov2']);

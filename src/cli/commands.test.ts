@@ -19,3 +19,11 @@ test('findCommand: a group alone or with a flag (--help) is its help; an unknown
   assert.equal(findCommand(['nosuchcommand']), undefined);
   assert.ok(isGroup('system') && isGroup('image') && !isGroup('ps') && !isGroup(undefined));
 });
+
+test('-f is --format for every inspect, version and info, as in docker', () => {
+  for (const argv of [['inspect'], ['container', 'inspect'], ['image', 'inspect'], ['network', 'inspect'], ['volume', 'inspect'], ['version'], ['info']]) {
+    const found = findCommand([...argv, 'x']);
+    assert.ok(found, argv.join(' '));
+    assert.equal(found.def.flags.find((f) => f.short === 'f')?.name, 'format', `${argv.join(' ')} -f`);
+  }
+});

@@ -37,6 +37,8 @@ const registry = () => import('./commands/registry.js');
 const FORMAT: FlagSpec = { name: 'format', type: 'string', description: "Format output: 'table', 'json', 'table TEMPLATE' or a Go template", value: 'string' };
 const QUIET_IDS: FlagSpec = { name: 'quiet', short: 'q', type: 'bool', description: 'Only display IDs' };
 const NO_TRUNC: FlagSpec = { name: 'no-trunc', type: 'bool', description: "Don't truncate output" };
+/** --format with docker's -f, for the commands whose -f is the format (inspect, version, info). */
+const FORMAT_F: FlagSpec = { ...FORMAT, short: 'f' };
 const FILTER: FlagSpec = { name: 'filter', short: 'f', type: 'list', description: 'Filter output based on conditions provided', value: 'filter' };
 const FORCE = (d: string): FlagSpec => ({ name: 'force', short: 'f', type: 'bool', description: d });
 
@@ -132,7 +134,7 @@ export const COMMANDS: CommandDef[] = [
     path: ['image', 'inspect'],
     usage: 'berth image inspect [OPTIONS] IMAGE [IMAGE...]',
     summary: 'Display detailed information on one or more images',
-    flags: [FORMAT],
+    flags: [FORMAT_F],
     args: { min: 1 },
     handler: h(images, 'inspectImages'),
   },
@@ -281,7 +283,7 @@ export const COMMANDS: CommandDef[] = [
     path: ['version'],
     usage: 'berth version',
     summary: 'Show the Berth version information',
-    flags: [FORMAT],
+    flags: [FORMAT_F],
     args: { max: 0 },
     handler: h(system, 'version'),
   },
@@ -304,7 +306,7 @@ export const COMMANDS: CommandDef[] = [
     aliases: [['info']],
     usage: 'berth info',
     summary: 'Display system-wide information',
-    flags: [FORMAT],
+    flags: [FORMAT_F],
     args: { max: 0 },
     handler: h(system, 'info'),
   },
@@ -372,7 +374,7 @@ export const COMMANDS: CommandDef[] = [
   // ---- networks
   { path: ['network', 'create'], usage: 'berth network create [OPTIONS] NETWORK', summary: 'Create a network', flags: [{ name: 'driver', short: 'd', type: 'string', description: 'Driver to manage the Network (bridge)' }, { name: 'subnet', type: 'list', description: 'Subnet in CIDR format that represents a network segment' }, { name: 'gateway', type: 'list', description: 'IPv4 or IPv6 Gateway for the master subnet' }, { name: 'internal', type: 'bool', description: 'Restrict external access to the network' }, { name: 'ipv6', type: 'bool', description: 'Enable or disable IPv6 networking' }, { name: 'label', type: 'list', description: 'Set metadata on a network' }, { name: 'opt', short: 'o', type: 'list', description: 'Set driver specific options' }], args: { min: 1, max: 1 }, handler: h(networks, 'createNetwork') },
   { path: ['network', 'ls'], aliases: [['network', 'list']], usage: 'berth network ls [OPTIONS]', summary: 'List networks', flags: [FILTER, FORMAT, NO_TRUNC, { name: 'quiet', short: 'q', type: 'bool', description: 'Only display network IDs' }], args: { max: 0 }, handler: h(networks, 'listNetworks') },
-  { path: ['network', 'inspect'], usage: 'berth network inspect [OPTIONS] NETWORK [NETWORK...]', summary: 'Display detailed information on one or more networks', flags: [FORMAT, { name: 'verbose', short: 'v', type: 'bool', description: 'Verbose output for diagnostics' }], args: { min: 1 }, handler: h(networks, 'inspectNetworks') },
+  { path: ['network', 'inspect'], usage: 'berth network inspect [OPTIONS] NETWORK [NETWORK...]', summary: 'Display detailed information on one or more networks', flags: [FORMAT_F, { name: 'verbose', short: 'v', type: 'bool', description: 'Verbose output for diagnostics' }], args: { min: 1 }, handler: h(networks, 'inspectNetworks') },
   { path: ['network', 'rm'], aliases: [['network', 'remove']], usage: 'berth network rm NETWORK [NETWORK...]', summary: 'Remove one or more networks', flags: [FORCE('Do not error if the network does not exist')], args: { min: 1 }, handler: h(networks, 'removeNetworks') },
   { path: ['network', 'connect'], usage: 'berth network connect [OPTIONS] NETWORK CONTAINER', summary: 'Connect a container to a network', flags: [{ name: 'alias', type: 'list', description: 'Add network-scoped alias for the container' }, { name: 'ip', type: 'string', description: 'IPv4 address (e.g., 172.30.100.104)' }, { name: 'ip6', type: 'string', description: 'IPv6 address (e.g., 2001:db8::33)' }], args: { min: 2, max: 2 }, handler: h(networks, 'connectNetwork') },
   { path: ['network', 'disconnect'], usage: 'berth network disconnect [OPTIONS] NETWORK CONTAINER', summary: 'Disconnect a container from a network', flags: [FORCE('Force the container to disconnect from a network')], args: { min: 2, max: 2 }, handler: h(networks, 'disconnectNetwork') },
@@ -381,7 +383,7 @@ export const COMMANDS: CommandDef[] = [
   // ---- volumes
   { path: ['volume', 'create'], usage: 'berth volume create [OPTIONS] [VOLUME]', summary: 'Create a volume', flags: [{ name: 'driver', short: 'd', type: 'string', description: 'Specify volume driver name (local)' }, { name: 'label', type: 'list', description: 'Set metadata for a volume' }, { name: 'opt', short: 'o', type: 'list', description: 'Set driver specific options' }, { name: 'name', type: 'string', description: 'Specify volume name', hidden: true }], args: { max: 1 }, handler: h(volumes, 'createVolume') },
   { path: ['volume', 'ls'], aliases: [['volume', 'list']], usage: 'berth volume ls [OPTIONS]', summary: 'List volumes', flags: [FILTER, FORMAT, { name: 'quiet', short: 'q', type: 'bool', description: 'Only display volume names' }], args: { max: 0 }, handler: h(volumes, 'listVolumes') },
-  { path: ['volume', 'inspect'], usage: 'berth volume inspect [OPTIONS] VOLUME [VOLUME...]', summary: 'Display detailed information on one or more volumes', flags: [FORMAT], args: { min: 1 }, handler: h(volumes, 'inspectVolumes') },
+  { path: ['volume', 'inspect'], usage: 'berth volume inspect [OPTIONS] VOLUME [VOLUME...]', summary: 'Display detailed information on one or more volumes', flags: [FORMAT_F], args: { min: 1 }, handler: h(volumes, 'inspectVolumes') },
   { path: ['volume', 'rm'], aliases: [['volume', 'remove']], usage: 'berth volume rm [OPTIONS] VOLUME [VOLUME...]', summary: 'Remove one or more volumes', flags: [FORCE('Force the removal of one or more volumes')], args: { min: 1 }, handler: h(volumes, 'removeVolumes') },
   { path: ['volume', 'prune'], usage: 'berth volume prune [OPTIONS]', summary: 'Remove unused local volumes (anonymous ones only, unless --all)', flags: [{ name: 'all', short: 'a', type: 'bool', description: 'Remove all unused volumes, not just anonymous ones' }, { name: 'filter', type: 'list', description: 'Provide filter values (e.g. "label=<label>")' }, FORCE('Do not prompt for confirmation')], args: { max: 0 }, handler: h(volumes, 'pruneVolumes') },
 ];
@@ -408,7 +410,7 @@ function containerCommands(): CommandDef[] {
     c('wait', { usage: 'berth wait CONTAINER [CONTAINER...]', summary: 'Block until one or more containers stop, then print their exit codes', flags: [{ name: 'condition', type: 'string', description: 'not-running (default), next-exit or removed' }], args: { min: 1 }, handler: 'wait' }),
     c('rename', { usage: 'berth rename CONTAINER NEW_NAME', summary: 'Rename a container', flags: [], args: { min: 2, max: 2 }, handler: 'rename' }),
     c('ls', { top: false, aliases: [['ps'], ['container', 'list'], ['container', 'ps']], usage: 'berth ps [OPTIONS]', summary: 'List containers', flags: [{ name: 'all', short: 'a', type: 'bool', description: 'Show all containers (default shows just running)' }, FILTER, FORMAT, { name: 'last', short: 'n', type: 'int', description: 'Show n last created containers (includes all states)', default: -1 }, { name: 'latest', short: 'l', type: 'bool', description: 'Show the latest created container (includes all states)' }, NO_TRUNC, QUIET_IDS, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' }], args: { max: 0 }, handler: 'ps' }),
-    c('inspect', { top: false, usage: 'berth container inspect [OPTIONS] CONTAINER [CONTAINER...]', summary: 'Display detailed information on one or more containers', flags: [FORMAT, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' }], args: { min: 1 }, handler: 'inspect' }),
+    c('inspect', { top: false, usage: 'berth container inspect [OPTIONS] CONTAINER [CONTAINER...]', summary: 'Display detailed information on one or more containers', flags: [FORMAT_F, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' }], args: { min: 1 }, handler: 'inspect' }),
     c('logs', { usage: 'berth logs [OPTIONS] CONTAINER', summary: 'Fetch the logs of a container', flags: [{ name: 'follow', short: 'f', type: 'bool', description: 'Follow log output' }, { name: 'tail', short: 'n', type: 'string', description: 'Number of lines to show from the end of the logs', default: 'all' }, { name: 'since', type: 'string', description: 'Show logs since timestamp or relative (e.g. 42m)' }, { name: 'until', type: 'string', description: 'Show logs before a timestamp or relative' }, { name: 'timestamps', short: 't', type: 'bool', description: 'Show timestamps' }, { name: 'details', type: 'bool', description: 'Show extra details provided to logs' }], args: { min: 1, max: 1 }, handler: 'logs' }),
     c('exec', { usage: 'berth exec [OPTIONS] CONTAINER COMMAND [ARG...]', summary: 'Execute a command in a running container', flags: [{ name: 'detach', short: 'd', type: 'bool', description: 'Detached mode: run command in the background' }, { name: 'env', short: 'e', type: 'list', description: 'Set environment variables' }, { name: 'env-file', type: 'list', description: 'Read in a file of environment variables' }, { name: 'interactive', short: 'i', type: 'bool', description: 'Keep STDIN open even if not attached' }, { name: 'tty', short: 't', type: 'bool', description: 'Allocate a pseudo-TTY' }, { name: 'user', short: 'u', type: 'string', description: 'Username or UID (format: "<name|uid>[:<group|gid>]")' }, { name: 'workdir', short: 'w', type: 'string', description: 'Working directory inside the container' }, { name: 'privileged', type: 'bool', description: 'Give extended privileges to the command' }, { name: 'detach-keys', type: 'string', description: 'Override the key sequence for detaching' }], interspersed: false, runFamily: true, args: { min: 2 }, handler: 'exec' }),
     c('attach', { usage: 'berth attach [OPTIONS] CONTAINER', summary: "Attach local standard input, output, and error streams to a running container", flags: [{ name: 'no-stdin', type: 'bool', description: 'Do not attach STDIN' }, { name: 'detach-keys', type: 'string', description: 'Override the key sequence for detaching a container' }, { name: 'sig-proxy', type: 'bool', default: true, description: 'Proxy all received signals to the process' }], args: { min: 1, max: 1 }, handler: 'attach' }),
@@ -423,7 +425,7 @@ function containerCommands(): CommandDef[] {
     c('cleanup', { top: false, usage: 'berth container cleanup CONTAINER', summary: 'Record the exit of a container (run by its monitor)', flags: [], args: { min: 1, max: 1 }, handler: 'cleanup' }),
     c('port-proxy', { top: false, usage: 'berth container port-proxy CONTAINER NETNS SPEC...', summary: "Relay a container's published ports that netfilter cannot carry (IPv6 loopback)", flags: [], args: { min: 3 }, handler: 'portProxy' }),
     c('healthcheck-monitor', { top: false, usage: 'berth container healthcheck-monitor CONTAINER', summary: "Run a container's health checks until it stops", flags: [], args: { min: 1, max: 1 }, handler: 'healthMonitor' }),
-    { path: ['inspect'], usage: 'berth inspect [OPTIONS] NAME|ID [NAME|ID...]', summary: 'Return low-level information on Berth objects', flags: [FORMAT, { name: 'type', type: 'string', description: 'Return JSON for specified type' }, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes if the type is container' }], args: { min: 1 }, handler: h(containers, 'inspectAny') },
+    { path: ['inspect'], usage: 'berth inspect [OPTIONS] NAME|ID [NAME|ID...]', summary: 'Return low-level information on Berth objects', flags: [FORMAT_F, { name: 'type', type: 'string', description: 'Return JSON for specified type' }, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes if the type is container' }], args: { min: 1 }, handler: h(containers, 'inspectAny') },
   ];
 }
 

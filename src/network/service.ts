@@ -87,6 +87,17 @@ export interface ContainerNetworkState {
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
+/** The predefined networks without a bridge: the `host` and `none` network modes. */
+const DRIVERLESS = [
+  { name: 'host', driver: 'host' },
+  { name: 'none', driver: 'null' },
+] as const;
+
+/** Whether a network is one of the driver-less predefined ones (host, none). */
+export function isDriverless(n: NetworkRecord): boolean {
+  return n.predefined && !n.bridge;
+}
+
 export interface CreateNetworkOptions {
   name: string;
   driver?: string;
@@ -232,14 +243,46 @@ export class NetworkService {
     return free;
   }
 
+  /** Every network: the store's (bridge and user-defined), then docker's driver-less host and none. */
   list(): NetworkRecord[] {
     this.ensureDefault();
-    return this.store.list();
+    return [...this.store.list(), ...this.driverless()];
   }
 
   resolve(nameOrId: string): NetworkRecord {
     if (nameOrId === DEFAULT_NETWORK || nameOrId === 'default') return this.ensureDefault();
-    return this.store.resolve(nameOrId);
+    const special = this.driverless();
+    const exact = special.find((n) => n.name === nameOrId || n.id === nameOrId);
+    if (exact) return exact;
+    try {
+      return this.store.resolve(nameOrId);
+    } catch (e) {
+      const byPrefix = /^[0-9a-f]+$/.test(nameOrId) ? special.filter((n) => n.id.startsWith(nameOrId)) : [];
+      if (e instanceof BerthError && e.code === 'not_found' && byPrefix.length === 1) return byPrefix[0] as NetworkRecord;
+      throw e;
+    }
+  }
+
+  /**
+   * Docker's predefined `host` (driver host) and `none` (driver null) networks. They are what the
+   * network modes of the same names are, so they are listed and inspected like the others but have
+   * no record, bridge or addresses; their ids are derived from the store, so they stay the same.
+   */
+  private driverless(): NetworkRecord[] {
+    const created = this.ensureDefault().created;
+    return DRIVERLESS.map(({ name, driver }) => ({
+      id: createHash('sha256').update(`${this.engine.paths.root}\0${name}`).digest('hex'),
+      name,
+      created,
+      driver,
+      bridge: '',
+      subnet: '',
+      gateway: '',
+      internal: false,
+      labels: {},
+      options: {},
+      predefined: true,
+    }));
   }
 
   /** Creates a bridge network; its bridge and firewall rules exist when this returns. */
@@ -297,6 +340,10 @@ export class NetworkService {
   /** Containers (any state) configured to use the network, and the running ones attached to it. */
   users(rec: NetworkRecord): { configured: ContainerRecord[]; attached: ContainerRecord[] } {
     const all = new ContainerStore(this.engine.db).list();
+    if (isDriverless(rec)) {
+      const configured = all.filter((c) => c.config.network.mode === rec.name);
+      return { configured, attached: configured.filter((c) => c.state.status === 'running' || c.state.status === 'paused') };
+    }
     const configured = all.filter((c) => containerNetworks(c).includes(rec.name) || containerNetworks(c).includes(rec.id));
     const attached = all.filter((c) => endpoints(c).some((e) => e.NetworkID === rec.id));
     return { configured, attached };
@@ -342,6 +389,8 @@ export class NetworkService {
     const cs = new ContainerStore(this.engine.db);
     const c = cs.resolve(container);
     const mode = c.config.network.mode;
+    if (n.name === 'host' && isDriverless(n)) throw conflict('container cannot be disconnected from host network or connected to host network', { hint: 'choose --network host when the container is created' });
+    if (isDriverless(n)) throw conflict('container cannot be connected to multiple networks with one of the networks in private (none) mode', { hint: 'choose --network none when the container is created' });
     if (mode === 'none' || mode === 'host' || mode.startsWith('container:'))
       throw conflict(`container ${c.config.name} uses network mode ${mode} and cannot join other networks`);
     if (containerNetworks(c).includes(n.name)) throw conflict(`endpoint with name ${c.config.name} already exists in network ${n.name}`);
@@ -387,6 +436,12 @@ export class NetworkService {
     const n = this.resolve(nameOrId);
     const cs = new ContainerStore(this.engine.db);
     const c = cs.resolve(container);
+    if (isDriverless(n)) {
+      if (n.name === 'host') throw conflict('container cannot be disconnected from host network or connected to host network');
+      if (c.config.network.mode === n.name) throw conflict(`container ${c.config.name} uses network mode none: it has no network to leave`, { hint: 'recreate it with another --network' });
+      if (o.force) return;
+      throw conflict(`container ${c.config.id} is not connected to the network ${n.name}`);
+    }
     if (!containerNetworks(c).includes(n.name) && !o.force) throw conflict(`container ${c.config.name} is not connected to network ${n.name}`);
     const st = c.state.network as ContainerNetworkState | undefined;
     const ep = st?.networks?.[n.name];

@@ -10,8 +10,9 @@ export interface NetworkRecord {
   id: string;
   name: string;
   created: number;
-  driver: 'bridge';
-  /** Host bridge interface (at most 15 characters). */
+  /** bridge for every stored network; host and null for the driver-less host and none (service.ts). */
+  driver: 'bridge' | 'host' | 'null';
+  /** Host bridge interface (at most 15 characters); empty for host and none. */
   bridge: string;
   subnet: string;
   gateway: string;

@@ -42,7 +42,6 @@ export async function createNetwork(ctx: CliContext, p: ParsedArgs): Promise<num
 export async function listNetworks(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const f = parseFilters(list(p, 'filter'), ['name', 'id', 'label', 'driver', 'type', 'scope', 'dangling']);
-  const containers = new ContainerStore(svc.engine.db).list();
   let nets = svc.list();
   nets = nets.filter((n) => {
     if (f.get('name') && !f.get('name')?.some((v) => n.name.includes(v))) return false;
@@ -58,14 +57,13 @@ export async function listNetworks(ctx: CliContext, p: ParsedArgs): Promise<numb
     }
     return true;
   });
-  void containers;
   const noTrunc = bool(p, 'no-trunc');
   const rows = nets.map((n) => ({
     ID: noTrunc ? n.id : n.id.slice(0, 12),
     Name: n.name,
     Driver: n.driver,
     Scope: 'local',
-    IPv6: 'false',
+    IPv6: String(!!n.ipv6),
     Internal: String(n.internal),
     Labels: Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(','),
     CreatedAt: goTime(n.created),
