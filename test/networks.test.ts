@@ -348,6 +348,11 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     const plain = s.ok(['create', '--name', 'plain', 'busybox', 'true']).trim();
     try {
       assert.equal(s.ok(['network', 'inspect', '-f', '{{range $k, $v := .Containers}}{{$k}} {{$v.Name}}{{end}}', 'host']).trim(), `${id} on-host`);
+      const eps = JSON.parse(s.ok(['inspect', '-f', '{{json .NetworkSettings.Networks}}', id])) as Record<string, { NetworkID: string; EndpointID: string; IPAddress: string }>;
+      assert.deepEqual(Object.keys(eps), ['host'], 'docker shows the host network in the container');
+      assert.equal(eps.host?.NetworkID, hostId);
+      assert.match(eps.host?.EndpointID ?? '', /^[0-9a-f]{64}$/);
+      assert.equal(eps.host?.IPAddress, '');
       for (const n of ['host', 'none']) {
         const rm = s.run(['network', 'rm', n]);
         assert.equal(rm.code, 1);

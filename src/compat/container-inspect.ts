@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { ContainerService } from '../container/service.js';
 import type { ContainerRecord } from '../container/types.js';
+import { driverlessEndpointId, driverlessNetworkId } from '../network/store.js';
 import { rfc3339 } from './image-inspect.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -155,7 +156,7 @@ export function dockerContainerInspect(svc: ContainerService, rec: ContainerReco
       GlobalIPv6Address: (s.network?.globalIPv6Address as string | undefined) ?? '',
       GlobalIPv6PrefixLen: (s.network?.globalIPv6PrefixLen as number | undefined) ?? 0,
       IPv6Gateway: (s.network?.ipv6Gateway as string | undefined) ?? '',
-      Networks: (s.network?.networks as Record<string, unknown> | undefined) ?? {},
+      Networks: (s.network?.networks as Record<string, unknown> | undefined) ?? driverlessEndpoint(rec, svc.engine.paths.root),
     },
   };
   if (opts.size) {
@@ -165,6 +166,31 @@ export function dockerContainerInspect(svc: ContainerService, rec: ContainerReco
   }
   void path;
   return doc;
+}
+
+/** A host or none mode container's entry in NetworkSettings.Networks, as docker shows it (ids only while it runs). */
+function driverlessEndpoint(rec: ContainerRecord, root: string): Record<string, unknown> {
+  const mode = rec.config.network.mode;
+  if (mode !== 'host' && mode !== 'none') return {};
+  const running = rec.state.status === 'running' || rec.state.status === 'paused';
+  return {
+    [mode]: {
+      IPAMConfig: null,
+      Links: null,
+      Aliases: null,
+      MacAddress: '',
+      DriverOpts: null,
+      NetworkID: driverlessNetworkId(root, mode),
+      EndpointID: running ? driverlessEndpointId(rec.config.id, mode) : '',
+      Gateway: '',
+      IPAddress: '',
+      IPPrefixLen: 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      DNSNames: null,
+    },
+  };
 }
 
 /** docker ps COMMAND column: the command quoted, truncated to 20 characters unless --no-trunc. */

@@ -1,6 +1,7 @@
 /** Docker's `network inspect` document from a network record and its attached containers. */
 import type { ContainerRecord } from '../container/types.js';
 import type { Endpoint, NetworkRecord } from '../network/service.js';
+import { driverlessEndpointId } from '../network/store.js';
 import { rfc3339 } from './image-inspect.js';
 
 export function dockerNetworkInspect(n: NetworkRecord, containers: ContainerRecord[]): Record<string, unknown> {
@@ -10,7 +11,8 @@ export function dockerNetworkInspect(n: NetworkRecord, containers: ContainerReco
     if (driverless) {
       // host and none: docker lists the running containers of that mode, without addresses.
       const running = c.state.status === 'running' || c.state.status === 'paused';
-      if (running && c.config.network.mode === n.name) members[c.config.id] = { Name: c.config.name, EndpointID: '', MacAddress: '', IPv4Address: '', IPv6Address: '' };
+      if (running && c.config.network.mode === n.name)
+        members[c.config.id] = { Name: c.config.name, EndpointID: driverlessEndpointId(c.config.id, n.name as 'host' | 'none'), MacAddress: '', IPv4Address: '', IPv6Address: '' };
       continue;
     }
     const eps = (c.state.network?.networks ?? {}) as Record<string, Endpoint>;

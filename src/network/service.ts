@@ -39,6 +39,7 @@ import {
   SPECIAL_MODES,
   USER_POOL,
   defaultBridgeName,
+  driverlessNetworkId,
   ipamDataDir,
   netnsDir,
 } from './store.js';
@@ -271,7 +272,7 @@ export class NetworkService {
   private driverless(): NetworkRecord[] {
     const created = this.ensureDefault().created;
     return DRIVERLESS.map(({ name, driver }) => ({
-      id: createHash('sha256').update(`${this.engine.paths.root}\0${name}`).digest('hex'),
+      id: driverlessNetworkId(this.engine.paths.root, name),
       name,
       created,
       driver,

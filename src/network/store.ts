@@ -5,6 +5,7 @@ import type { Engine } from '../engine/engine.js';
 import { DEFAULT_ROOT } from '../engine/paths.js';
 import { BerthError, conflict, notFound } from '../errors.js';
 import { writeTx } from '../metadata/db.js';
+import { sha256Hex } from '../util/random.js';
 
 export interface NetworkRecord {
   id: string;
@@ -33,6 +34,16 @@ export const DEFAULT_SUBNET = '10.89.0.0/16';
 export const USER_POOL = '10.90.0.0/15';
 /** Names berth gives network modes that are not networks. */
 export const SPECIAL_MODES = ['none', 'host', 'default'];
+
+/** The id of the driver-less predefined network `host` or `none` of the store at `root` (stable, never stored). */
+export function driverlessNetworkId(root: string, name: 'host' | 'none'): string {
+  return sha256Hex(`${root}\0${name}`);
+}
+
+/** The endpoint id of a container in host or none mode (docker gives one; nothing is set up for it). */
+export function driverlessEndpointId(containerId: string, name: 'host' | 'none'): string {
+  return sha256Hex(`${containerId}\0${name}`);
+}
 
 interface Row {
   id: string;
