@@ -277,36 +277,42 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
 
   test('--log-opt max-file keeps N files of max-size: logs and logs -f read across rotations without a gap', async () => {
     const id = s.ok(['run', '-d', '--name', 'rot', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c', 'i=0; while true; do echo line$i; i=$((i+1)); sleep 0.01; done']).trim();
-    const follower = s.spawn(['logs', '-f', 'rot']);
-    let followed = '';
-    follower.stdout.on('data', (c: Buffer) => (followed += c.toString()));
-    const logPath = JSON.parse(s.ok(['inspect', 'rot']))[0].LogPath as string;
-    // Rotated twice at least: the oldest file is then number 2, and there is never a third.
-    await eventually(() => fs.existsSync(`${logPath}.2`), 20_000);
-    await sleep(1500);
-    const numbers = (text: string) => [...text.matchAll(/line(\d+)/g)].map((m) => Number(m[1]));
-    const contiguous = (ns: number[]) => ns.every((n, i) => i === 0 || n === (ns[i - 1] as number) + 1);
-    const all = numbers(s.ok(['logs', 'rot']));
-    assert.ok(all.length > 80, `the three files hold more than one file's worth (${all.length} lines)`);
-    assert.ok(contiguous(all), `logs reads the files in order without a gap: ${all.slice(0, 5)} ... ${all.slice(-5)}`);
-    assert.ok(!fs.existsSync(`${logPath}.3`), 'at most max-file files');
-    const rotator = () =>
-      fs.readdirSync('/proc').filter((p) => {
-        try {
-          return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`berth-logrotate\0${logPath}`);
-        } catch {
-          return false;
-        }
-      });
-    assert.equal(rotator().length, 1, 'one rotator beside the monitor');
-    s.ok(['stop', '-t', '0', 'rot']);
-    await new Promise((r) => follower.once('close', r));
-    const seen = numbers(followed);
-    assert.equal(seen[0], 0);
-    assert.ok(contiguous(seen), 'logs -f saw every line across the rotations');
-    await eventually(() => rotator().length === 0, 5_000);
-    s.ok(['rm', id]);
-    assert.ok(!fs.existsSync(logPath) && !fs.existsSync(`${logPath}.1`), 'rm removes every log file');
+    try {
+      const follower = s.spawn(['logs', '-f', 'rot']);
+      let followed = '';
+      follower.stdout.on('data', (c: Buffer) => (followed += c.toString()));
+      const logPath = JSON.parse(s.ok(['inspect', 'rot']))[0].LogPath as string;
+      // Rotated twice at least: the oldest file is then number 2, and there is never a third.
+      await eventually(() => fs.existsSync(`${logPath}.2`), 20_000);
+      await sleep(1500);
+      const numbers = (text: string) => [...text.matchAll(/line(\d+)/g)].map((m) => Number(m[1]));
+      const contiguous = (ns: number[]) => ns.every((n, i) => i === 0 || n === (ns[i - 1] as number) + 1);
+      const all = numbers(s.ok(['logs', 'rot']));
+      assert.ok(all.length > 80, `the three files hold more than one file's worth (${all.length} lines)`);
+      assert.ok(contiguous(all), `logs reads the files in order without a gap: ${all.slice(0, 5)} ... ${all.slice(-5)}`);
+      assert.ok(!fs.existsSync(`${logPath}.3`), 'at most max-file files');
+      const rotator = () =>
+        fs.readdirSync('/proc').filter((p) => {
+          try {
+            return /^\d+$/.test(p) && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`berth-logrotate\0${logPath}`);
+          } catch {
+            return false;
+          }
+        });
+      assert.equal(rotator().length, 1, 'one rotator beside the monitor');
+      s.ok(['stop', '-t', '0', 'rot']);
+      await new Promise((r) => follower.once('close', r));
+      const seen = numbers(followed);
+      assert.equal(seen[0], 0);
+      const gap = seen.findIndex((n, i) => i > 0 && n !== (seen[i - 1] as number) + 1);
+      assert.ok(contiguous(seen), `logs -f saw every line across the rotations (at ${gap}: ${seen.slice(Math.max(0, gap - 3), gap + 3)})`);
+      await eventually(() => rotator().length === 0, 5_000);
+      s.ok(['rm', id]);
+      assert.ok(!fs.existsSync(logPath) && !fs.existsSync(`${logPath}.1`), 'rm removes every log file');
+    } finally {
+      // A failure above must not leave the container to the next tests.
+      s.run(['rm', '-f', id]);
+    }
   });
 
   test('log size is bounded by --log-opt max-size', () => {

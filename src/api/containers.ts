@@ -7,7 +7,7 @@ import { CONTAINER_FILTERS, listContainers } from '../container/list.js';
 import { PassThrough, Writable } from 'node:stream';
 import { commandColumn, dockerContainerInspect, portMap } from '../compat/container-inspect.js';
 import { attach as attachSocket, parseDetachKeys, resizeTerminal } from '../container/attach.js';
-import { followLog, logSize, readLog, type LogLine } from '../container/logs.js';
+import { followLog, readLog, readLogFrom, type LogLine } from '../container/logs.js';
 import type { ContainerService } from '../container/service.js';
 import { pidAlive } from '../util/process.js';
 import type { ContainerRecord } from '../container/types.js';
@@ -399,8 +399,8 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
     const writer = logWriterPid(svc, rec);
     for (let i = 0; i < 40 && writer && pidAlive(writer); i++) await new Promise((r) => setTimeout(r, 25));
   }
-  const offset = logSize(file);
-  for (const l of readLog(file, opts)) emit(l);
+  const { lines, cursor } = readLogFrom(file, opts, follow);
+  for (const l of lines) emit(l);
   if (follow) {
     const id = rec.config.id;
     let cur: ContainerRecord | undefined = rec;
@@ -409,12 +409,15 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
       cur = svc.store.get(id);
     }
-    if (!cur || ctx.signal.aborted) return void res.end();
+    if (!cur || ctx.signal.aborted) {
+      if (cursor) fs.closeSync(cursor.fd);
+      return void res.end();
+    }
     // Started meanwhile (it may already have exited: its monitor's exit still marks the end).
     const monitorPid = logWriterPid(svc, cur);
     await followLog(
       file,
-      offset,
+      cursor,
       emit,
       () => {
         // conmon drains the container's output before it exits: its exit (not the exit file,

@@ -53,37 +53,94 @@ function parseChunk(text: string, out: LogLine[]): string {
 
 /** The container's log entries, across its rotated files (`--log-opt max-file`) oldest first. */
 export function readLog(file: string, opts: LogOptions = {}): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const f of logFiles(file)) {
-    let text = '';
-    try {
-      text = fs.readFileSync(f, 'utf8');
-    } catch {
-      continue; // rotated away meanwhile
-    }
-    parseChunk(text, lines);
-  }
-  let out = lines.filter((l) => (opts.since === undefined || l.ms >= opts.since) && (opts.until === undefined || l.ms <= opts.until));
-  if (opts.tail !== undefined && opts.tail >= 0) out = opts.tail === 0 ? [] : out.slice(-opts.tail);
-  return out;
+  return readLogFrom(file, opts, false).lines;
 }
 
 /**
- * Follows the file from `offset`, calling `emit` per entry, until `stopped()` says the writer is
- * gone. The file stays open between polls: what the writer put in it before the file was rotated
- * away (`max-file`, conmon's size cap) or removed with its container is still read to the end.
+ * Where a follower goes on: the current log file, still open (so a rotation or removal after the
+ * read loses nothing), and the byte after the last whole entry read from it.
+ */
+export interface LogCursor {
+  fd: number;
+  ino: number;
+  pos: number;
+}
+
+/**
+ * The entries as readLog gives them and, with `follow`, the cursor for followLog: the current file
+ * is opened first and read to its end through that descriptor, so the follower starts exactly where
+ * the read stopped (a line written in between is printed once, and a rotation in between is
+ * followed through the rotated file).
+ */
+export function readLogFrom(file: string, opts: LogOptions, follow: boolean): { lines: LogLine[]; cursor?: LogCursor } {
+  let fd: number | undefined;
+  let ino = -1;
+  try {
+    fd = fs.openSync(file, 'r');
+    ino = fs.fstatSync(fd).ino;
+  } catch {
+    fd = undefined; // no log yet, or removed
+  }
+  const lines: LogLine[] = [];
+  let pos = 0;
+  try {
+    for (const f of logFiles(file).slice(0, -1)) {
+      // A file rotated after the open above is the one we hold: read it once, last.
+      const text = readUnless(f, ino);
+      if (text !== undefined) parseChunk(text, lines);
+    }
+    if (fd !== undefined) {
+      const buf = fs.readFileSync(fd);
+      const rest = parseChunk(buf.toString('utf8'), lines);
+      pos = buf.length - Buffer.byteLength(rest);
+    }
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    throw e;
+  }
+  let out = lines.filter((l) => (opts.since === undefined || l.ms >= opts.since) && (opts.until === undefined || l.ms <= opts.until));
+  if (opts.tail !== undefined && opts.tail >= 0) out = opts.tail === 0 ? [] : out.slice(-opts.tail);
+  if (fd === undefined) return { lines: out };
+  if (!follow) {
+    fs.closeSync(fd);
+    return { lines: out };
+  }
+  return { lines: out, cursor: { fd, ino, pos } };
+}
+
+/** A file's text, unless it is the inode `skip` (or gone). */
+function readUnless(f: string, skip: number): string | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync(f, 'r');
+  } catch {
+    return undefined; // rotated away meanwhile
+  }
+  try {
+    return fs.fstatSync(fd).ino === skip ? undefined : fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Follows the log from `cursor` (readLogFrom's; none when there was no file yet: from the start of
+ * the file that appears), calling `emit` per entry, until `stopped()` says the writer is gone. The
+ * file stays open between polls: what the writer put in it before the file was rotated away
+ * (`max-file`, conmon's size cap) or removed with its container is still read to the end, then
+ * the files rotated after it, oldest first, then the new file at the path.
  */
 export async function followLog(
   file: string,
-  offset: number,
+  cursor: LogCursor | undefined,
   emit: (l: LogLine) => void,
   stopped: () => boolean,
   signal?: AbortSignal,
 ): Promise<void> {
-  let pos = offset;
+  let pos = cursor?.pos ?? 0;
   let rest = '';
-  let fd: number | undefined;
-  let ino = 0;
+  let fd: number | undefined = cursor?.fd;
+  let ino = cursor?.ino ?? -1;
   const buf = Buffer.alloc(64 * 1024);
   const drain = (from: number) => {
     for (;;) {
@@ -107,18 +164,24 @@ export async function followLog(
         at = undefined; // removed with its container, or between a rename and its replacement
       }
       if (fd !== undefined && at && at.ino !== ino) {
-        // A new file at the path: finish the one we hold, then go on with the new one from its start.
+        // Rotated: finish the file we hold, then those rotated after it, then the new one.
         drain(fd);
         fs.closeSync(fd);
         fd = undefined;
+        for (const newer of rotatedAfter(file, ino)) {
+          pos = 0;
+          try {
+            drain(newer);
+          } finally {
+            fs.closeSync(newer);
+          }
+        }
         pos = 0;
       }
       if (fd === undefined && at) {
         try {
           fd = fs.openSync(file, 'r');
-          const st = fs.fstatSync(fd);
-          ino = st.ino;
-          if (st.size < pos) pos = 0;
+          ino = fs.fstatSync(fd).ino;
         } catch {
           fd = undefined;
         }
@@ -133,10 +196,21 @@ export async function followLog(
   }
 }
 
-export function logSize(file: string): number {
-  try {
-    return fs.statSync(file).size;
-  } catch {
-    return 0;
+/**
+ * Open descriptors of the rotated files newer than inode `ino`, oldest first: all of them when
+ * `ino` is no longer among them (it was the oldest and got deleted).
+ */
+function rotatedAfter(file: string, ino: number): number[] {
+  const fds: { fd: number; ino: number }[] = [];
+  for (const f of logFiles(file).slice(0, -1)) {
+    try {
+      const fd = fs.openSync(f, 'r');
+      fds.push({ fd, ino: fs.fstatSync(fd).ino });
+    } catch {
+      /* rotated away meanwhile */
+    }
   }
+  const at = fds.findIndex((x) => x.ino === ino);
+  for (const x of fds.slice(0, at + 1)) fs.closeSync(x.fd);
+  return fds.slice(at + 1).map((x) => x.fd);
 }

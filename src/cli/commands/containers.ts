@@ -354,7 +354,7 @@ function parseTime(v: string | undefined): number | undefined {
 
 export async function logs(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
-  const { followLog, logSize, readLog } = await import('../../container/logs.js');
+  const { followLog, readLogFrom } = await import('../../container/logs.js');
   const rec = svc.get(p.args[0] as string);
   const file = svc.dirs(rec.config.id).log;
   const tailFlag = str(p, 'tail') ?? 'all';
@@ -372,17 +372,15 @@ export async function logs(ctx: CliContext, p: ParsedArgs): Promise<number> {
     const text = `${ts ? `${new Date(l.ms).toISOString().replace('Z', '')}${l.time.slice(23, 29).replace(/[^0-9]/g, '')}Z `.replace(/\.(\d{3})(\d*)Z/, (_m, a: string, b: string) => `.${a}${b}Z`) : ''}${l.text}${l.newline ? '\n' : ''}`;
     (l.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(text);
   };
-  const offset = logSize(file);
-  for (const l of readLog(file, opts)) emit(l);
-  if (bool(p, 'follow') && until === undefined) {
+  const follow = bool(p, 'follow') && until === undefined;
+  // The monitor writing the log now: conmon drains the container's output before it exits (after
+  // writing the exit file), so its end, not the exit, means the log is complete.
+  const writer = rec.state.status === 'running' || rec.state.status === 'paused' || rec.state.status === 'restarting' ? rec.state.monitorPid : 0;
+  const { lines, cursor } = readLogFrom(file, opts, follow);
+  for (const l of lines) emit(l);
+  if (follow) {
     const id = rec.config.id;
-    await followLog(file, offset, emit, () => {
-      const cur = svc.store.get(id);
-      if (!cur) return true;
-      const live = cur.state.status === 'running' || cur.state.status === 'paused' || cur.state.status === 'restarting';
-      if (!live) return true;
-      return !pidAlive(cur.state.monitorPid) || fs.existsSync(svc.dirs(id).exitFile);
-    });
+    await followLog(file, cursor, emit, () => !svc.store.get(id) || !writer || !pidAlive(writer));
   }
   return 0;
 }
