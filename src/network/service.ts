@@ -252,14 +252,13 @@ export class NetworkService {
 
   resolve(nameOrId: string): NetworkRecord {
     if (nameOrId === DEFAULT_NETWORK || nameOrId === 'default') return this.ensureDefault();
-    const special = this.driverless();
-    const exact = special.find((n) => n.name === nameOrId || n.id === nameOrId);
-    if (exact) return exact;
+    // No user network can take these names (create refuses them); ids only when nothing stored matches.
+    if (nameOrId === 'host' || nameOrId === 'none') return this.driverless().find((n) => n.name === nameOrId) as NetworkRecord;
     try {
       return this.store.resolve(nameOrId);
     } catch (e) {
-      const byPrefix = /^[0-9a-f]+$/.test(nameOrId) ? special.filter((n) => n.id.startsWith(nameOrId)) : [];
-      if (e instanceof BerthError && e.code === 'not_found' && byPrefix.length === 1) return byPrefix[0] as NetworkRecord;
+      const byId = e instanceof BerthError && e.code === 'not_found' && /^[0-9a-f]+$/.test(nameOrId) ? this.driverless().filter((n) => n.id.startsWith(nameOrId)) : [];
+      if (byId.length === 1) return byId[0] as NetworkRecord;
       throw e;
     }
   }
