@@ -396,7 +396,7 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
   // Right after an exit the monitor may still be draining the output into the log (conmon writes
   // the exit file first): a reader that is not following waits for it (briefly) to see it all.
   if (!follow && !live(rec)) {
-    const writer = logWriterPid(svc, rec);
+    const writer = svc.logWriterPid(rec);
     for (let i = 0; i < 40 && writer && pidAlive(writer); i++) await new Promise((r) => setTimeout(r, 25));
   }
   const { lines, cursor } = readLogFrom(file, opts, follow);
@@ -414,7 +414,7 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
       return void res.end();
     }
     // Started meanwhile (it may already have exited: its monitor's exit still marks the end).
-    const monitorPid = logWriterPid(svc, cur);
+    const monitorPid = svc.logWriterPid(cur);
     await followLog(
       file,
       cursor,
@@ -428,21 +428,6 @@ async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
     );
   }
   res.end();
-}
-
-/**
- * The monitor writing a container's log: its recorded pid while it runs, and after the exit the
- * conmon of conmon.pid while that is still alive (it drains the output after writing the exit file).
- */
-function logWriterPid(svc: ContainerService, rec: ContainerRecord): number {
-  if (live(rec)) return rec.state.monitorPid;
-  if (rec.state.status === 'created') return 0;
-  try {
-    const pid = Number(fs.readFileSync(svc.dirs(rec.config.id).monitorPidFile, 'utf8').trim());
-    return pid > 0 && pidAlive(pid) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'conmon' ? pid : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /** Attach: stream output (and take stdin) through a hijacked connection, framed unless TTY. */

@@ -818,6 +818,23 @@ export class ContainerService {
     return rec;
   }
 
+  /**
+   * The monitor writing the container's log: its recorded pid while it runs, and after the exit the
+   * conmon of conmon.pid while that is still alive (conmon drains the output after writing the exit
+   * file); 0 when nothing writes. `logs -f` (CLI and API) follows until this process is gone.
+   */
+  logWriterPid(rec: ContainerRecord): number {
+    const s = rec.state;
+    if (s.status === 'running' || s.status === 'paused' || s.status === 'restarting') return s.monitorPid;
+    if (s.status === 'created') return 0;
+    try {
+      const pid = Number(fs.readFileSync(this.dirs(rec.config.id).monitorPidFile, 'utf8').trim());
+      return pid > 0 && pidAlive(pid) && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'conmon' ? pid : 0;
+    } catch {
+      return 0;
+    }
+  }
+
   /** What the writable layer holds, for the `rm` notice (files and bytes, whiteouts excluded). */
   writableLayerUsage(id: string): { files: number; bytes: number } {
     const upper = this.dirs(id).upper;

@@ -9,7 +9,6 @@ import BetterSqlite3 from 'better-sqlite3';
 import { fromSystemError } from '../errors.js';
 import { nodeModuleFile } from '../util/module-path.js';
 
-
 export type Database = BetterSqlite3.Database;
 
 /** Each entry is applied once, in order; never edit a released one, append a new one. */

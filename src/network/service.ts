@@ -161,7 +161,7 @@ export class NetworkService {
    */
   private movedIfTaken(rec: NetworkRecord): NetworkRecord {
     if (rec.bridge === 'berth0' || fs.existsSync(`/sys/class/net/${rec.bridge}`)) return rec;
-    const foreign = (r: NetworkRecord) => routedElsewhere(parseSubnet(r.subnet), r.bridge, this.hostRoutes()) !== undefined;
+    const foreign = (r: NetworkRecord) => routedElsewhere(parseSubnet(r.subnet), r.bridge, readHostRoutes()) !== undefined;
     if (!foreign(rec)) return rec;
     return writeTx(this.engine.db, () => {
       const cur = this.store.get(rec.id) as NetworkRecord;
@@ -181,17 +181,8 @@ export class NetworkService {
   /** Subnets this store or the host already route. */
   private takenSubnets(): { subnet: Subnet; owner: string }[] {
     const out = this.store.list().map((n) => ({ subnet: parseSubnet(n.subnet), owner: `network ${n.name}` }));
-    for (const r of this.hostRoutes()) out.push({ subnet: r.subnet, owner: `host interface ${r.iface}` });
+    for (const r of readHostRoutes()) out.push({ subnet: r.subnet, owner: `host interface ${r.iface}` });
     return out;
-  }
-
-  /** The host's IPv4 routes (none without procfs). */
-  private hostRoutes(): ReturnType<typeof hostRoutes> {
-    try {
-      return hostRoutes(fs.readFileSync('/proc/net/route', 'utf8'));
-    } catch {
-      return [];
-    }
   }
 
   /** IPv6 subnets this store's networks or the host already route. */
@@ -471,6 +462,15 @@ export class NetworkService {
 }
 
 /** firstFree over the pool, starting at `start` and wrapping around. */
+/** The host's IPv4 routes (none without procfs). */
+function readHostRoutes(): ReturnType<typeof hostRoutes> {
+  try {
+    return hostRoutes(fs.readFileSync('/proc/net/route', 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
 function firstFreeWrapped(pool: Subnet, start: number, taken: Subnet[]): Subnet | undefined {
   const count = 2 ** (24 - pool.prefix);
   const offset = (start - pool.base) / 256;
@@ -542,15 +542,9 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
   if (exists && !always && fs.existsSync(marker)) return;
   if (!exists) {
     // Another store (or anything else) may have taken the subnet while this bridge was down.
-    let routes = '';
-    try {
-      routes = fs.readFileSync('/proc/net/route', 'utf8');
-    } catch {
-      /* no procfs */
-    }
-    const clash = hostRoutes(routes).find((r) => r.iface !== n.bridge && overlaps(r.subnet, parseSubnet(n.subnet)));
+    const clash = routedElsewhere(parseSubnet(n.subnet), n.bridge, readHostRoutes());
     if (clash)
-      throw conflict(`subnet ${n.subnet} of network ${n.name} is now used by host interface ${clash.iface}`, {
+      throw conflict(`subnet ${n.subnet} of network ${n.name} is now used by host interface ${clash}`, {
         hint: n.predefined ? 'remove the other interface, or berth network reset to let the default network pick a new subnet' : `recreate the network with another --subnet`,
       });
     if (n.ipv6) {

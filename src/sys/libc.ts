@@ -188,11 +188,15 @@ export function spawnPiped(
     }
     for (const [childFd, fd] of opts.dup ?? []) check(adddup2(fa, fd, childFd), 'posix_spawn_file_actions_adddup2', file, 'returned');
     check(libcFunc('int posix_spawnattr_init(void *attr)')(attr), 'posix_spawnattr_init', file, 'returned');
-    if (opts.setsid) check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, 0x80 /* POSIX_SPAWN_SETSID */), 'posix_spawnattr_setflags', file, 'returned');
-    const pid = [0];
-    const spawnp = libcFunc('int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)');
-    check(spawnp(pid, file, fa, attr, [...argv, null], [...env, null]), 'posix_spawnp', file, 'returned');
-    return { pid: pid[0] as number, pipes };
+    try {
+      if (opts.setsid) check(libcFunc('int posix_spawnattr_setflags(void *attr, short flags)')(attr, 0x80 /* POSIX_SPAWN_SETSID */), 'posix_spawnattr_setflags', file, 'returned');
+      const pid = [0];
+      const spawnp = libcFunc('int posix_spawnp(_Out_ int *pid, const char *file, void *fa, void *attr, const char **argv, const char **envp)');
+      check(spawnp(pid, file, fa, attr, [...argv, null], [...env, null]), 'posix_spawnp', file, 'returned');
+      return { pid: pid[0] as number, pipes };
+    } finally {
+      libcFunc('int posix_spawnattr_destroy(void *attr)')(attr);
+    }
   } catch (e) {
     for (const fd of ours) fs.closeSync(fd);
     throw e;

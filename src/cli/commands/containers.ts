@@ -373,9 +373,8 @@ export async function logs(ctx: CliContext, p: ParsedArgs): Promise<number> {
     (l.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(text);
   };
   const follow = bool(p, 'follow') && until === undefined;
-  // The monitor writing the log now: conmon drains the container's output before it exits (after
-  // writing the exit file), so its end, not the exit, means the log is complete.
-  const writer = rec.state.status === 'running' || rec.state.status === 'paused' || rec.state.status === 'restarting' ? rec.state.monitorPid : 0;
+  // conmon drains the container's output after writing the exit file: its end, not the exit, means the log is complete.
+  const writer = svc.logWriterPid(rec);
   const { lines, cursor } = readLogFrom(file, opts, follow);
   for (const l of lines) emit(l);
   if (follow) {
