@@ -70,6 +70,19 @@ describe('engine API: real clients', { skip: !isRoot && 'needs root' }, () => {
         assert.equal(stdin.stdout, 'piped\n');
       });
 
+      it('update: limits and restart policy through POST /containers/{id}/update', () => {
+        const name = `upd-${tag}`;
+        ok(['run', '-d', '--network', 'none', '--name', name, '--memory', '64m', 'busybox', 'sleep', '1000']);
+        assert.equal(ok(['update', '--memory', '96m', '--cpus', '0.5', '--pids-limit', '30', '--restart', 'unless-stopped', name]).trim(), name);
+        const h = JSON.parse(ok(['inspect', name]))[0].HostConfig;
+        assert.deepEqual({ m: h.Memory, c: h.NanoCpus, p: h.PidsLimit, rp: h.RestartPolicy.Name }, { m: 96 << 20, c: 5e8, p: 30, rp: 'unless-stopped' });
+        assert.equal(ok(['exec', name, 'cat', '/sys/fs/cgroup/pids/pids.max']).trim(), '30');
+        const bad = d(['update', '--memory-swap', '80m', name]);
+        assert.equal(bad.code, 1);
+        assert.match(bad.stderr, /Cannot update container/);
+        ok(['rm', '-f', name]);
+      });
+
       it('run -d, ps, logs -f, exec, inspect, stop, rm', () => {
         const id = ok(['run', '-d', '--name', `w-${tag}`, 'busybox', 'sh', '-c', 'echo one; echo two; sleep 1; echo three']).trim();
         assert.match(id, /^[0-9a-f]{64}$/);

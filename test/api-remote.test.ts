@@ -71,6 +71,24 @@ describe('remote mode and API session 2 fixes', { skip: !isRoot && 'needs root' 
     assert.equal(noImage.code, 125);
   });
 
+  it('update through the API as locally: limits, restart policy, refusals', () => {
+    rok(['run', '-d', '--network', 'none', '--name', 'rupd', '--memory', '64m', 'busybox', 'sleep', '1000']);
+    assert.equal(rok(['update', '--memory', '128m', '--memory-reservation', '16m', '--pids-limit', '25', '--restart', 'always', 'rupd']), 'rupd\n');
+    const h = JSON.parse(store.ok(['inspect', 'rupd']))[0].HostConfig;
+    assert.deepEqual({ m: h.Memory, r: h.MemoryReservation, p: h.PidsLimit, rp: h.RestartPolicy.Name }, { m: 128 << 20, r: 16 << 20, p: 25, rp: 'always' });
+    assert.equal(store.ok(['exec', 'rupd', 'cat', '/sys/fs/cgroup/pids/pids.max']).trim(), '25');
+    rok(['update', '--pids-limit', '0', 'rupd']);
+    assert.equal(store.ok(['exec', 'rupd', 'cat', '/sys/fs/cgroup/pids/pids.max']).trim(), 'max', '0 lifts the limit, as in docker');
+    const local = store.run(['update', '--memory', '256m', '--memory-swap', '200m', 'rupd']);
+    const r = remote(['update', '--memory', '256m', '--memory-swap', '200m', 'rupd']);
+    assert.deepEqual({ code: r.code, err: r.stderr }, { code: local.code, err: local.stderr });
+    assert.equal(r.code, 1);
+    const nothing = remote(['update', 'rupd']);
+    assert.equal(nothing.code, 1);
+    assert.match(nothing.stderr, /one or more flags/);
+    rok(['rm', '-f', 'rupd']);
+  });
+
   it('stats --no-stream as locally: names, limits, pids, the CPU share of a busy container', () => {
     rok(['run', '-d', '--network', 'none', '--name', 'st1', '--memory', '64m', 'busybox', 'sh', '-c', 'while true; do :; done']);
     rok(['create', '--name', 'st2', 'busybox', 'true']);

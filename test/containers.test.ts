@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BIN, TestStore, conmonsFor, eventually, mountsUnder, sleep } from './helpers.js';
@@ -355,6 +356,47 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     const inside = s.ok(['exec', 'st', 'sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus 2>/dev/null; ulimit -n; ulimit -Hn']);
     assert.deepEqual(inside.trim().split('\n'), ['50000', '512', '0', '512', '1024']);
     s.ok(['rm', '-f', 'st']);
+  });
+
+  test('update: a running container\'s new limits land in its cgroup, a stopped one\'s at its next start; refusals record nothing', { skip: !fs.existsSync('/sys/fs/cgroup/memory') && 'reads cgroup v1 files' }, () => {
+    s.ok(['run', '-d', '--network', 'none', '--name', 'upd', '--memory', '64m', 'busybox', 'sleep', '1000']);
+    const cg = () => s.ok(['exec', 'upd', 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/memory/memory.soft_limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/pids/pids.max']).trim().split('\n');
+    const hc = () => JSON.parse(s.ok(['inspect', 'upd']))[0].HostConfig;
+    const before = cg();
+    assert.equal(before[0], String(64 << 20));
+    assert.deepEqual(before.slice(2), ['-1', 'max']);
+    assert.equal(s.ok(['update', '--memory', '128m', '--memory-reservation', '32m', '--cpus', '0.5', '--pids-limit', '40', '--restart', 'on-failure:2', 'upd']), 'upd\n');
+    assert.deepEqual(cg(), [String(128 << 20), String(32 << 20), '50000', '40']);
+    const h = hc();
+    assert.deepEqual(
+      { m: h.Memory, r: h.MemoryReservation, c: h.NanoCpus, p: h.PidsLimit, rp: h.RestartPolicy },
+      { m: 128 << 20, r: 32 << 20, c: 5e8, p: 40, rp: { Name: 'on-failure', MaximumRetryCount: 2 } },
+    );
+    // Refused by Berth (docker's rules) or by runc: exit 1, the reason, nothing recorded.
+    const mixed = s.run(['update', '--cpu-quota', '20000', 'upd']);
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, /NanoCPUs has already been set/);
+    const cpus = s.run(['update', '--cpuset-cpus', String(os.cpus().length + 7), 'upd']);
+    assert.equal(cpus.code, 1);
+    assert.match(cpus.stderr, /Cannot update container [0-9a-f]{64}: .*cpuset/);
+    assert.equal(hc().CpusetCpus, '', 'a limit the runtime refused is not recorded');
+    const none = s.run(['update', 'upd']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /one or more flags/);
+    // -1 lifts the pids limit.
+    s.ok(['update', '--pids-limit', '-1', 'upd']);
+    assert.equal(cg()[3], 'max');
+    // Stopped: recorded now, applied by the next start.
+    s.ok(['stop', '-t', '0', 'upd']);
+    s.ok(['update', '--memory', '96m', 'upd']);
+    s.ok(['start', 'upd']);
+    assert.equal(cg()[0], String(96 << 20));
+    s.ok(['rm', '-f', 'upd']);
+    s.ok(['run', '-d', '--rm', '--network', 'none', '--name', 'upd-rm', 'busybox', 'sleep', '1000']);
+    const rp = s.run(['update', '--restart', 'always', 'upd-rm']);
+    assert.equal(rp.code, 1);
+    assert.match(rp.stderr, /AutoRemove is enabled/);
+    s.ok(['rm', '-f', 'upd-rm']);
   });
 
   test('attach and detach with ctrl-p ctrl-q leaves the container running', async () => {

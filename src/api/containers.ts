@@ -226,6 +226,8 @@ export function registerContainers(router: Router, st: ApiState): void {
   router.add('POST', '/containers/{id}/update', async (ctx) => {
     const body = await readJson(ctx.req);
     const o: Parameters<ContainerService['update']>[1] = { resources: resourcesFromHostConfig(body) };
+    // docker update --pids-limit 0 (or -1) lifts the limit; an absent PidsLimit leaves it.
+    if (body.PidsLimit === 0 && o.resources) o.resources.pidsLimit = -1;
     const rp = body.RestartPolicy as { Name?: string; MaximumRetryCount?: number } | undefined;
     if (rp?.Name) {
       if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(rp.Name)) throw invalidArgument(`invalid restart policy '${rp.Name}'`);

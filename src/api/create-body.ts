@@ -124,6 +124,8 @@ export function resourcesFromHostConfig(h: Obj): NonNullable<CreateOptions['reso
   if (memory) r.memory = memory;
   const swap = n('MemorySwap');
   if (swap) r.memorySwap = swap;
+  const reservation = n('MemoryReservation');
+  if (reservation) r.memoryReservation = reservation;
   const nano = n('NanoCpus');
   if (nano) r.nanoCpus = nano;
   const shares = n('CpuShares');
@@ -134,6 +136,8 @@ export function resourcesFromHostConfig(h: Obj): NonNullable<CreateOptions['reso
   if (period) r.cpuPeriod = period;
   const cpuset = optStr(h, 'CpusetCpus', 'HostConfig.CpusetCpus');
   if (cpuset) r.cpusetCpus = cpuset;
+  const mems = optStr(h, 'CpusetMems', 'HostConfig.CpusetMems');
+  if (mems) r.cpusetMems = mems;
   const pids = n('PidsLimit');
   if (pids) r.pidsLimit = pids;
   return r;

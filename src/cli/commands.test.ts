@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findCommand, isGroup } from './commands.js';
+import { findCommand, helpText, isGroup, topLevelHelp } from './commands.js';
 
 test('findCommand: a verb, an alias, the longest path wins', () => {
   assert.deepEqual(findCommand(['image', 'ls', '-a'])?.def.path, ['image', 'ls']);
@@ -26,4 +26,14 @@ test('-f is --format for every inspect, version and info, as in docker', () => {
     assert.ok(found, argv.join(' '));
     assert.equal(found.def.flags.find((f) => f.short === 'f')?.name, 'format', `${argv.join(' ')} -f`);
   }
+});
+
+test('group help: update is listed, the internal commands are not; every name stays apart from its summary', () => {
+  const group = findCommand(['container']);
+  assert.ok(group);
+  const text = helpText(group.def);
+  assert.match(text, /^ {2}update +Update configuration/m);
+  for (const internal of ['cleanup', 'port-proxy', 'healthcheck-monitor']) assert.doesNotMatch(text, new RegExp(`^  ${internal}\\b`, 'm'), internal);
+  for (const line of [...text.split('\n'), ...topLevelHelp().split('\n')].filter((l) => /^ {2}\S/.test(l))) assert.match(line, /^ {2}\S+ +\S/, line);
+  assert.equal(findCommand(['update', 'c'])?.def.path.join(' '), 'container update');
 });

@@ -19,6 +19,8 @@ export interface CommandDef {
   /** Engine failures exit 125 (run, create) instead of 1. */
   runFamily?: boolean;
   handler?: () => Promise<Handler>;
+  /** Run by Berth's own processes (the monitor's exit command, helpers): left out of the help lists. */
+  internal?: boolean;
 }
 
 const h =
@@ -81,6 +83,7 @@ const RUN_FLAGS: FlagSpec[] = [
   { name: 'cpu-quota', type: 'int', description: 'Limit CPU CFS (Completely Fair Scheduler) quota' },
   { name: 'cpu-period', type: 'int', description: 'Limit CPU CFS (Completely Fair Scheduler) period' },
   { name: 'cpuset-cpus', type: 'string', description: 'CPUs in which to allow execution (0-3, 0,1)' },
+  { name: 'cpuset-mems', type: 'string', description: 'MEMs in which to allow execution (0-3, 0,1)' },
   { name: 'pids-limit', type: 'int', description: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'ulimit', type: 'list', description: 'Ulimit options' },
   { name: 'shm-size', type: 'string', description: 'Size of /dev/shm' },
@@ -397,6 +400,8 @@ function containerCommands(): CommandDef[] {
     return def;
   };
   const TIME: FlagSpec = { name: 'time', short: 't', type: 'int', description: 'Seconds to wait before killing the container', value: 'int' };
+  // The limits `update` changes: docker update's flags, less blkio and realtime CPU (Berth sets neither).
+  const UPDATE_LIMIT_FLAGS = new Set(['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpu-shares', 'cpu-quota', 'cpu-period', 'cpuset-cpus', 'cpuset-mems', 'pids-limit']);
   return [
     c('run', { usage: 'berth run [OPTIONS] IMAGE [COMMAND] [ARG...]', summary: 'Create and run a new container from an image', flags: RUN_FLAGS, interspersed: false, runFamily: true, args: { min: 1 }, handler: 'run' }),
     c('create', { usage: 'berth create [OPTIONS] IMAGE [COMMAND] [ARG...]', summary: 'Create a new container', flags: RUN_FLAGS.filter((f) => f.name !== 'detach' && f.name !== 'rm' && f.name !== 'detach-keys' && f.name !== 'sig-proxy').concat([{ name: 'rm', type: 'bool', description: 'Automatically remove the container when it exits' }]), interspersed: false, runFamily: true, args: { min: 1 }, handler: 'create' }),
@@ -407,6 +412,17 @@ function containerCommands(): CommandDef[] {
     c('pause', { usage: 'berth pause CONTAINER [CONTAINER...]', summary: 'Pause all processes within one or more containers', flags: [], args: { min: 1 }, handler: 'pause' }),
     c('unpause', { usage: 'berth unpause CONTAINER [CONTAINER...]', summary: 'Unpause all processes within one or more containers', flags: [], args: { min: 1 }, handler: 'unpause' }),
     c('rm', { aliases: [['container', 'remove']], usage: 'berth rm [OPTIONS] CONTAINER [CONTAINER...]', summary: 'Remove one or more containers', flags: [FORCE('Force the removal of a running container (uses SIGKILL)'), { name: 'volumes', short: 'v', type: 'bool', description: 'Remove anonymous volumes associated with the container' }, { name: 'link', short: 'l', type: 'bool', description: 'Remove the specified link' }], args: { min: 1 }, handler: 'rm' }),
+    c('update', {
+      usage: 'berth update [OPTIONS] CONTAINER [CONTAINER...]',
+      summary: 'Update configuration (resource limits, restart policy) of one or more containers',
+      // run's limit flags, and --restart without run's default (unset: unchanged).
+      flags: [
+        ...RUN_FLAGS.filter((f) => UPDATE_LIMIT_FLAGS.has(f.name)),
+        { name: 'restart', type: 'string', description: 'Restart policy to apply when a container exits (no, on-failure[:max-retries], always, unless-stopped)' },
+      ],
+      args: { min: 1 },
+      handler: 'update',
+    }),
     c('wait', { usage: 'berth wait CONTAINER [CONTAINER...]', summary: 'Block until one or more containers stop, then print their exit codes', flags: [{ name: 'condition', type: 'string', description: 'not-running (default), next-exit or removed' }], args: { min: 1 }, handler: 'wait' }),
     c('rename', { usage: 'berth rename CONTAINER NEW_NAME', summary: 'Rename a container', flags: [], args: { min: 2, max: 2 }, handler: 'rename' }),
     c('ls', { top: false, aliases: [['ps'], ['container', 'list'], ['container', 'ps']], usage: 'berth ps [OPTIONS]', summary: 'List containers', flags: [{ name: 'all', short: 'a', type: 'bool', description: 'Show all containers (default shows just running)' }, FILTER, FORMAT, { name: 'last', short: 'n', type: 'int', description: 'Show n last created containers (includes all states)', default: -1 }, { name: 'latest', short: 'l', type: 'bool', description: 'Show the latest created container (includes all states)' }, NO_TRUNC, QUIET_IDS, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes' }], args: { max: 0 }, handler: 'ps' }),
@@ -422,9 +438,9 @@ function containerCommands(): CommandDef[] {
     c('cp', { usage: 'berth cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tberth cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH', summary: 'Copy files/folders between a container and the local filesystem', flags: [{ name: 'archive', short: 'a', type: 'bool', description: 'Archive mode (copy all uid/gid information)' }, { name: 'follow-link', short: 'L', type: 'bool', description: 'Always follow symbol link in SRC_PATH' }, { name: 'quiet', short: 'q', type: 'bool', description: 'Suppress progress output' }], args: { min: 2, max: 2 }, handler: 'cp' }),
     c('export', { usage: 'berth export [OPTIONS] CONTAINER', summary: "Export a container's filesystem as a tar archive", flags: [{ name: 'output', short: 'o', type: 'string', description: 'Write to a file, instead of STDOUT' }], args: { min: 1, max: 1 }, handler: 'exportContainer' }),
     c('prune', { top: false, usage: 'berth container prune [OPTIONS]', summary: 'Remove all stopped containers', flags: [{ name: 'filter', type: 'list', description: 'Provide filter values (e.g. "until=<timestamp>")' }, FORCE('Do not prompt for confirmation')], args: { max: 0 }, handler: 'prune' }),
-    c('cleanup', { top: false, usage: 'berth container cleanup CONTAINER', summary: 'Record the exit of a container (run by its monitor)', flags: [], args: { min: 1, max: 1 }, handler: 'cleanup' }),
-    c('port-proxy', { top: false, usage: 'berth container port-proxy CONTAINER NETNS SPEC...', summary: "Relay a container's published ports that netfilter cannot carry (IPv6 loopback)", flags: [], args: { min: 3 }, handler: 'portProxy' }),
-    c('healthcheck-monitor', { top: false, usage: 'berth container healthcheck-monitor CONTAINER', summary: "Run a container's health checks until it stops", flags: [], args: { min: 1, max: 1 }, handler: 'healthMonitor' }),
+    c('cleanup', { top: false, internal: true, usage: 'berth container cleanup CONTAINER', summary: 'Record the exit of a container (run by its monitor)', flags: [], args: { min: 1, max: 1 }, handler: 'cleanup' }),
+    c('port-proxy', { top: false, internal: true, usage: 'berth container port-proxy CONTAINER NETNS SPEC...', summary: "Relay a container's published ports that netfilter cannot carry (IPv6 loopback)", flags: [], args: { min: 3 }, handler: 'portProxy' }),
+    c('healthcheck-monitor', { top: false, internal: true, usage: 'berth container healthcheck-monitor CONTAINER', summary: "Run a container's health checks until it stops", flags: [], args: { min: 1, max: 1 }, handler: 'healthMonitor' }),
     { path: ['inspect'], usage: 'berth inspect [OPTIONS] NAME|ID [NAME|ID...]', summary: 'Return low-level information on Berth objects', flags: [FORMAT_F, { name: 'type', type: 'string', description: 'Return JSON for specified type' }, { name: 'size', short: 's', type: 'bool', description: 'Display total file sizes if the type is container' }], args: { min: 1 }, handler: h(containers, 'inspectAny') },
   ];
 }
@@ -464,8 +480,8 @@ const GROUPS = [
 
 export function helpText(def: CommandDef): string {
   if (!def.handler) {
-    const subs = COMMANDS.filter((c) => c.path[0] === def.path[0] && c.path.length === 2);
-    return [`Usage:  ${def.usage}`, '', def.summary, '', 'Commands:', ...subs.map((c) => `  ${(c.path[1] as string).padEnd(12)}${c.summary}`), '', `Run 'berth ${def.path[0]} COMMAND --help' for more information on a command.`].join('\n');
+    const subs = COMMANDS.filter((c) => c.path[0] === def.path[0] && c.path.length === 2 && !c.internal);
+    return [`Usage:  ${def.usage}`, '', def.summary, '', 'Commands:', ...subs.map((c) => `  ${`${c.path[1] as string} `.padEnd(12)}${c.summary}`), '', `Run 'berth ${def.path[0]} COMMAND --help' for more information on a command.`].join('\n');
   }
   const lines = [`Usage:  ${def.usage}`, '', def.summary];
   if (def.aliases?.length) lines.push('', 'Aliases:', `  ${[def.path, ...def.aliases].map((p) => `berth ${p.join(' ')}`).join(', ')}`);
@@ -492,7 +508,7 @@ export function topLevelHelp(): string {
     ...GROUPS.map((g) => `  ${g.name.padEnd(12)}${g.summary}`),
     '',
     'Commands:',
-    ...top.map(([n, s]) => `  ${n.padEnd(12)}${s}`),
+    ...top.map(([n, s]) => `  ${`${n} `.padEnd(12)}${s}`),
     '',
     'Global Options:',
     '  --root string       Root of persistent storage (default /var/lib/berth, env BERTH_ROOT)',

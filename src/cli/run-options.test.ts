@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BerthError } from '../errors.js';
-import { parseMount, parsePublish, splitCsvFields } from './run-options.js';
+import { type FlagSpec, parseArgs } from './args.js';
+import { parseMount, parsePublish, resourcesFromFlags, splitCsvFields, updateOptionsFromFlags } from './run-options.js';
 
 const invalid = (re: RegExp) => (e: unknown) => e instanceof BerthError && e.code === 'invalid_argument' && re.test(e.message);
 
@@ -43,4 +44,17 @@ test('-p with an IPv6 host address: bracketed or bare (docker splits off the las
   assert.throws(() => parsePublish('[::1:8080:80'), invalid(/missing '\]'/));
   assert.throws(() => parsePublish('nohost:8080:80'), invalid(/invalid IP address: nohost/));
   assert.throws(() => parsePublish('::1:80'), invalid(/invalid IP address: :/));
+});
+
+test('update flags: limits alone, a swap limit without memory, --restart without a default; nothing given is an error', () => {
+  const flags: FlagSpec[] = ['memory', 'memory-swap', 'memory-reservation', 'cpus', 'cpuset-mems', 'pids-limit', 'restart'].map((name) => ({ name, type: name === 'pids-limit' ? 'int' : 'string', description: '' }));
+  const parse = (argv: string[]) => updateOptionsFromFlags(parseArgs(argv, flags));
+  assert.deepEqual(parse(['--memory', '96m', '--cpus', '1.5', '--pids-limit', '-1', 'c']), { resources: { memory: 96 << 20, nanoCpus: 1.5e9, pidsLimit: -1 } });
+  assert.deepEqual(parse(['--memory-swap', '200m', 'c']), { resources: { memorySwap: 200 << 20 } }, 'the engine checks it against the recorded memory limit');
+  assert.deepEqual(parse(['--restart', 'on-failure:3', 'c']), { resources: {}, restartPolicy: { name: 'on-failure', maximumRetryCount: 3 } });
+  assert.throws(() => parse(['c']), (e: unknown) => e instanceof BerthError && /one or more flags/.test(e.message));
+  assert.throws(() => parse(['--memory', '64m', '--memory-reservation', '128m', 'c']), /memory reservation/);
+  assert.throws(() => parse(['--cpuset-mems', 'x', 'c']), /cpuset mems/);
+  // run and create keep docker's rule: a swap limit needs a memory limit on the same command line.
+  assert.throws(() => resourcesFromFlags(parseArgs(['--memory-swap', '200m'], flags)), /always set the Memory limit/);
 });

@@ -268,39 +268,7 @@ export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
   }
   const rt = str(p, 'runtime');
   if (rt !== undefined) o.runtime = rt;
-  const res: CreateOptions['resources'] = {};
-  const mem = str(p, 'memory');
-  if (mem !== undefined) {
-    res.memory = parseBytes(mem);
-    if ((res.memory ?? 0) < 6 * 1024 * 1024) throw invalidArgument('Minimum memory limit allowed is 6MB');
-  }
-  const swap = str(p, 'memory-swap');
-  if (swap !== undefined) {
-    const sw = swap === '-1' ? -1 : parseBytes(swap);
-    res.memorySwap = sw;
-    if (res.memory === undefined) throw invalidArgument('You should always set the Memory limit when using Memoryswap limit, see usage');
-    if (sw !== -1 && sw < res.memory) throw invalidArgument('Minimum memoryswap limit should be larger than memory limit, see usage');
-  }
-  const cpus = str(p, 'cpus');
-  if (cpus !== undefined) {
-    const n = Number(cpus);
-    if (!Number.isFinite(n) || n <= 0) throw invalidArgument(`invalid argument "${cpus}" for "--cpus" flag: failed to parse ${cpus} as a rational number`);
-    res.nanoCpus = Math.round(n * 1e9);
-  }
-  const sh = int(p, 'cpu-shares');
-  if (sh !== undefined) res.cpuShares = sh;
-  const cq = int(p, 'cpu-quota');
-  if (cq !== undefined) res.cpuQuota = cq;
-  const cp = int(p, 'cpu-period');
-  if (cp !== undefined) res.cpuPeriod = cp;
-  const cs = str(p, 'cpuset-cpus');
-  if (cs !== undefined) {
-    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(cs)) throw invalidArgument(`invalid value ${cs} for cpuset cpus`);
-    res.cpusetCpus = cs;
-  }
-  const pl = int(p, 'pids-limit');
-  if (pl !== undefined) res.pidsLimit = pl;
-  o.resources = res;
+  o.resources = resourcesFromFlags(p);
   o.ulimits = list(p, 'ulimit').map(parseUlimit);
   const shm = str(p, 'shm-size');
   if (shm !== undefined) o.shmSize = parseBytes(shm);
@@ -346,4 +314,65 @@ export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
   o.tmpfs = tmpfs;
   o.volumesFrom = list(p, 'volumes-from');
   return o;
+}
+
+/**
+ * The cgroup limits given as flags (run, create and update share them). `update`: a swap limit may
+ * come alone, the container's recorded memory limit counts (the engine checks the merged values).
+ */
+export function resourcesFromFlags(p: ParsedArgs, opts: { update?: boolean } = {}): NonNullable<CreateOptions['resources']> {
+  const res: NonNullable<CreateOptions['resources']> = {};
+  const mem = str(p, 'memory');
+  if (mem !== undefined) {
+    res.memory = parseBytes(mem);
+    if ((res.memory ?? 0) < 6 * 1024 * 1024) throw invalidArgument('Minimum memory limit allowed is 6MB');
+  }
+  const swap = str(p, 'memory-swap');
+  if (swap !== undefined) {
+    const sw = swap === '-1' ? -1 : parseBytes(swap);
+    res.memorySwap = sw;
+    if (res.memory === undefined && !opts.update) throw invalidArgument('You should always set the Memory limit when using Memoryswap limit, see usage');
+    if (sw !== -1 && res.memory !== undefined && sw < res.memory) throw invalidArgument('Minimum memoryswap limit should be larger than memory limit, see usage');
+  }
+  const reservation = str(p, 'memory-reservation');
+  if (reservation !== undefined) {
+    res.memoryReservation = parseBytes(reservation);
+    if (res.memory !== undefined && res.memory < res.memoryReservation) throw invalidArgument('Minimum memory limit can not be less than memory reservation limit, see usage');
+  }
+  const cpus = str(p, 'cpus');
+  if (cpus !== undefined) {
+    const n = Number(cpus);
+    if (!Number.isFinite(n) || n <= 0) throw invalidArgument(`invalid argument "${cpus}" for "--cpus" flag: failed to parse ${cpus} as a rational number`);
+    res.nanoCpus = Math.round(n * 1e9);
+  }
+  const sh = int(p, 'cpu-shares');
+  if (sh !== undefined) res.cpuShares = sh;
+  const cq = int(p, 'cpu-quota');
+  if (cq !== undefined) res.cpuQuota = cq;
+  const cp = int(p, 'cpu-period');
+  if (cp !== undefined) res.cpuPeriod = cp;
+  const cs = str(p, 'cpuset-cpus');
+  if (cs !== undefined) {
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(cs)) throw invalidArgument(`invalid value ${cs} for cpuset cpus`);
+    res.cpusetCpus = cs;
+  }
+  const mems = str(p, 'cpuset-mems');
+  if (mems !== undefined) {
+    if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(mems)) throw invalidArgument(`invalid value ${mems} for cpuset mems`);
+    res.cpusetMems = mems;
+  }
+  const pl = int(p, 'pids-limit');
+  if (pl !== undefined) res.pidsLimit = pl;
+  return res;
+}
+
+/**
+ * `update`'s changes: the limits given and the restart policy when --restart is. Nothing given is
+ * an error, as in docker ("you must provide one or more flags").
+ */
+export function updateOptionsFromFlags(p: ParsedArgs): { resources: NonNullable<CreateOptions['resources']>; restartPolicy?: RestartPolicy } {
+  const resources = resourcesFromFlags(p, { update: true });
+  const restart = str(p, 'restart');
+  if (Object.keys(resources).length === 0 && restart === undefined) throw invalidArgument('you must provide one or more flags when using this command');
+  return restart === undefined ? { resources } : { resources, restartPolicy: parseRestart(restart) };
 }

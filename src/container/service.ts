@@ -13,7 +13,7 @@ import { readImageConfig } from '../image/image-store.js';
 import type { HealthConfig } from '../image/oci.js';
 import { OciRuntime, classifyStartError, signalNumber } from '../runtime/oci-runtime.js';
 import { defaultSeccomp, loadSeccompProfile } from '../runtime/seccomp.js';
-import { type OciMount, type SpecInput, buildSpec, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
+import { type OciMount, type SpecInput, buildSpec, cgroupResources, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
 import { removeTree } from '../util/remove-tree.js';
 import { isMounted, mountRootfs, unmountRootfs, unmountRootfsLater } from '../snapshot/overlay.js';
 import { launchMonitor } from './monitor.js';
@@ -464,15 +464,7 @@ export class ContainerService {
       mounts,
       tmpfs: c.tmpfs,
       namespaces: { network: this.networkNamespace(rec) },
-      resources: {
-        memory: res.memory,
-        memorySwap: res.memorySwap,
-        cpuShares: res.cpuShares,
-        cpuQuota: res.nanoCpus ? Math.round((res.nanoCpus / 1e9) * 100000) : res.cpuQuota,
-        cpuPeriod: res.nanoCpus ? 100000 : res.cpuPeriod,
-        cpusetCpus: res.cpusetCpus,
-        pidsLimit: res.pidsLimit,
-      },
+      resources: specResources(res),
       rlimits: c.ulimits.map((u) => ({ type: `RLIMIT_${u.name.toUpperCase()}`, soft: u.soft, hard: u.hard })),
       cgroupsPath: `${this.engine.paths.cgroupParent}/${c.id}`,
       sysctls: c.sysctls,
@@ -705,26 +697,42 @@ export class ContainerService {
   }
 
   /**
-   * `docker update`: merges new resource limits into the record and, when the container runs,
-   * applies them through the runtime (`runc update`); fields left out are unchanged.
-   * @throws not_found, invalid_argument (the runtime refused the values: nothing is recorded).
+   * `docker update`: merges new resource limits and restart policy into the record and, when the
+   * container runs, applies the merged limits through the runtime (`runc update`), by the same rules
+   * as at create; fields left out are unchanged. Checks as dockerd does: a memory limit above an
+   * explicit swap limit needs the swap updated too, --cpus and a CFS quota/period exclude each
+   * other, and an auto-removed container keeps the restart policy "no".
+   * @throws not_found, invalid_argument (bad values, or the runtime refused them: nothing is recorded).
    */
   async update(idOrName: string, o: { resources?: ContainerConfig['resources']; restartPolicy?: RestartPolicy }): Promise<ContainerRecord> {
     const rec = this.get(idOrName);
-    const r = { ...rec.config.resources, ...(o.resources ?? {}) };
-    if (rec.state.status === 'running' || rec.state.status === 'paused') {
-      const cpuQuota = r.nanoCpus ? Math.round((r.nanoCpus / 1e9) * 100000) : r.cpuQuota;
-      const cpuPeriod = r.nanoCpus ? 100000 : r.cpuPeriod;
+    const cur = rec.config.resources;
+    const upd = o.resources ?? {};
+    const fail = (msg: string) => invalidArgument(`Cannot update container ${rec.config.id}: ${msg}`);
+    if (upd.memory !== undefined && upd.memory < 6 * 1024 * 1024) throw fail('Minimum memory limit allowed is 6MB');
+    if (upd.memory !== undefined && upd.memorySwap === undefined && (cur.memorySwap ?? 0) > 0 && upd.memory > (cur.memorySwap ?? 0))
+      throw fail('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
+    if (upd.nanoCpus !== undefined && (upd.cpuQuota !== undefined || upd.cpuPeriod !== undefined)) throw fail('Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set');
+    if (upd.nanoCpus !== undefined && (cur.cpuQuota || cur.cpuPeriod) && upd.cpuQuota === undefined && upd.cpuPeriod === undefined)
+      throw fail('Conflicting options: Nano CPUs cannot be updated as CPU Period/Quota has already been set');
+    if ((upd.cpuQuota !== undefined || upd.cpuPeriod !== undefined) && cur.nanoCpus && upd.nanoCpus === undefined)
+      throw fail('Conflicting options: CPU Quota/Period cannot be updated as NanoCPUs has already been set');
+    if (o.restartPolicy && o.restartPolicy.name !== 'no' && rec.config.autoRemove) throw fail('Restart policy cannot be updated because AutoRemove is enabled for the container');
+    const r: ContainerConfig['resources'] = { ...cur, ...upd };
+    if (r.pidsLimit !== undefined && r.pidsLimit <= 0) r.pidsLimit = -1;
+    if (r.memory && r.memoryReservation && r.memory < r.memoryReservation) throw fail('Minimum memory limit can not be less than memory reservation limit, see usage');
+    const merged = specResources(r);
+    let oci: ReturnType<typeof cgroupResources>;
+    try {
+      oci = cgroupResources(merged, hostFacts(), { unlimitedPids: upd.pidsLimit !== undefined });
+    } catch (e) {
+      throw fail((e as Error).message);
+    }
+    if (rec.state.status === 'running' || rec.state.status === 'paused' || rec.state.status === 'restarting') {
       await this.runtime(rec.config.runtime)
-        .update(rec.config.id, {
-          ...(r.memory || r.memorySwap ? { memory: { ...(r.memory ? { limit: r.memory } : {}), ...(r.memorySwap ? { swap: r.memorySwap } : {}) } } : {}),
-          ...(r.cpuShares || cpuQuota || cpuPeriod || r.cpusetCpus
-            ? { cpu: { ...(r.cpuShares ? { shares: r.cpuShares } : {}), ...(cpuQuota ? { quota: cpuQuota } : {}), ...(cpuPeriod ? { period: cpuPeriod } : {}), ...(r.cpusetCpus ? { cpus: r.cpusetCpus } : {}) } }
-            : {}),
-          ...(r.pidsLimit ? { pids: { limit: r.pidsLimit } } : {}),
-        })
+        .update(rec.config.id, oci)
         .catch((e: unknown) => {
-          throw invalidArgument(`Cannot update container ${rec.config.name}: ${(e as Error).message}`, { cause: e });
+          throw invalidArgument(`Cannot update container ${rec.config.id}: ${(e as Error).message}`, { cause: e });
         });
     }
     return this.store.updateConfig(rec.config.id, (c) => ({ ...c, resources: r, ...(o.restartPolicy ? { restartPolicy: o.restartPolicy } : {}) }));
@@ -942,6 +950,21 @@ async function removalHooks(): Promise<RemovalHook[]> {
  * stopped container (remove its cgroups and its state directory), done in-process to save a process
  * spawn on every exit; any doubt (a live init, another runtime, an error) falls back to the CLI.
  */
+/** A container's recorded limits as the spec builder takes them: --cpus becomes a CFS quota per 100 ms. */
+function specResources(res: ContainerConfig['resources']): SpecInput['resources'] {
+  return {
+    memory: res.memory,
+    memorySwap: res.memorySwap,
+    memoryReservation: res.memoryReservation,
+    cpuShares: res.cpuShares,
+    cpuQuota: res.nanoCpus ? Math.round((res.nanoCpus / 1e9) * 100000) : res.cpuQuota,
+    cpuPeriod: res.nanoCpus ? 100000 : res.cpuPeriod,
+    cpusetCpus: res.cpusetCpus,
+    cpusetMems: res.cpusetMems,
+    pidsLimit: res.pidsLimit,
+  };
+}
+
 function releaseStopped(rt: OciRuntime, id: string, cgroupsPath: string): void {
   if (path.basename(rt.binary) === 'runc') {
     try {

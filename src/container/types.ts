@@ -66,11 +66,15 @@ export interface ContainerConfig {
   resources: {
     memory?: number;
     memorySwap?: number;
+    /** --memory-reservation: the soft limit, bytes. */
+    memoryReservation?: number;
     nanoCpus?: number;
     cpuShares?: number;
     cpuQuota?: number;
     cpuPeriod?: number;
     cpusetCpus?: string;
+    cpusetMems?: string;
+    /** > 0 limits; -1 (or 0 from the API) is unlimited. */
     pidsLimit?: number;
   };
   ulimits: { name: string; soft: number; hard: number }[];

@@ -9,6 +9,7 @@ import {
   RLIM_INFINITY,
   type SpecInput,
   buildSpec,
+  cgroupResources,
   capabilityMask,
   clampRlimits,
   parseDeviceCgroupRule,
@@ -178,6 +179,15 @@ describe('resources', () => {
     assert.deepEqual(buildSpec(input({ resources: { memory: 64 << 20, memorySwap: -1 } }), HOST).linux.resources.memory, { limit: 64 << 20, swap: -1 });
     assert.deepEqual(buildSpec(input({ resources: { memory: 64 << 20 } }), { ...HOST, swapAccounting: false }).linux.resources.memory, { limit: 64 << 20 });
     assert.equal(buildSpec(input({ resources: { pidsLimit: -1 } }), HOST).linux.resources.pids, undefined);
+  });
+  it('cgroupResources (update) follows the same rules; an explicit unlimited pids value only when asked', () => {
+    assert.deepEqual(cgroupResources({ memory: 96 << 20, memoryReservation: 32 << 20, cpuQuota: 50000, cpuPeriod: 100000, cpusetMems: '0' }, HOST), {
+      memory: { limit: 96 << 20, swap: 192 << 20, reservation: 32 << 20 },
+      cpu: { quota: 50000, period: 100000, mems: '0' },
+    });
+    assert.deepEqual(cgroupResources({ pidsLimit: -1 }, HOST, { unlimitedPids: true }), { pids: { limit: -1 } });
+    assert.deepEqual(cgroupResources({ pidsLimit: -1 }, HOST), {});
+    assert.throws(() => cgroupResources({ memorySwap: 64 << 20 }, HOST), rejectsWith('invalid_argument'));
   });
   it('rejects impossible memory settings', () => {
     assert.throws(() => buildSpec(input({ resources: { memory: 1 << 20 } }), HOST), rejectsWith('invalid_argument'));

@@ -506,6 +506,45 @@ function cleanDestination(dest: string): string {
 
 // ---------------------------------------------------------------------------------------------
 
+
+/**
+ * The cgroup limits (memory, cpu, pids) of `r` as OCI resources: docker's rules (6 MB minimum
+ * memory, swap twice the memory unless given, -1 unlimited). `buildSpec` and `docker update` of a
+ * running container (`runc update`) use the same rules, so an updated container is limited as if it
+ * had been created with the new values. `unlimitedPids`: write an explicit unlimited pids value
+ * (update lifts an earlier limit; a new container simply has none).
+ */
+export function cgroupResources(r: SpecInput['resources'], host: Pick<HostFacts, 'swapAccounting'>, opts: { unlimitedPids?: boolean } = {}): Omit<OciResources, 'devices'> {
+  const resources: Omit<OciResources, 'devices'> = {};
+  if (r.memory !== undefined || r.memorySwap !== undefined || r.memoryReservation !== undefined) {
+    const mem: NonNullable<OciResources['memory']> = {};
+    if (r.memory !== undefined && r.memory > 0) {
+      if (r.memory < 6 * 1024 * 1024) throw invalidArgument('minimum memory limit allowed is 6MB');
+      mem.limit = r.memory;
+    }
+    if (host.swapAccounting && mem.limit !== undefined) {
+      if (r.memorySwap === undefined || r.memorySwap === 0) mem.swap = mem.limit * 2;
+      else if (r.memorySwap === -1) mem.swap = -1;
+      else if (r.memorySwap < mem.limit) throw invalidArgument('minimum memoryswap limit should be larger than memory limit, see usage');
+      else mem.swap = r.memorySwap;
+    } else if (r.memorySwap !== undefined && r.memorySwap > 0 && mem.limit === undefined) {
+      throw invalidArgument('you should always set the memory limit when using memoryswap limit, see usage');
+    }
+    if (r.memoryReservation !== undefined && r.memoryReservation > 0) mem.reservation = r.memoryReservation;
+    if (Object.keys(mem).length > 0) resources.memory = mem;
+  }
+  const cpu: NonNullable<OciResources['cpu']> = {};
+  if (r.cpuShares !== undefined && r.cpuShares > 0) cpu.shares = r.cpuShares;
+  if (r.cpuQuota !== undefined && r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
+  if (r.cpuPeriod !== undefined && r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
+  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
+  if (r.cpusetMems) cpu.mems = r.cpusetMems;
+  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
+  if (r.pidsLimit !== undefined && r.pidsLimit > 0) resources.pids = { limit: r.pidsLimit };
+  else if (opts.unlimitedPids) resources.pids = { limit: -1 };
+  return resources;
+}
+
 /**
  * The OCI config.json of a container, with Docker's defaults for everything the input leaves out.
  * Pure: no I/O (the default `host` reads /proc once per process; pass your own to avoid it).
@@ -572,31 +611,7 @@ export function buildSpec(input: SpecInput, host: HostFacts = hostFacts()): OciS
     for (const d of input.devices ?? []) resources.devices.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access ?? 'rwm' });
     for (const rule of input.deviceCgroupRules ?? []) resources.devices.push(parseDeviceCgroupRule(rule));
   }
-  if (r.memory !== undefined || r.memorySwap !== undefined || r.memoryReservation !== undefined) {
-    const mem: NonNullable<OciResources['memory']> = {};
-    if (r.memory !== undefined && r.memory > 0) {
-      if (r.memory < 6 * 1024 * 1024) throw invalidArgument('minimum memory limit allowed is 6MB');
-      mem.limit = r.memory;
-    }
-    if (host.swapAccounting && mem.limit !== undefined) {
-      if (r.memorySwap === undefined || r.memorySwap === 0) mem.swap = mem.limit * 2;
-      else if (r.memorySwap === -1) mem.swap = -1;
-      else if (r.memorySwap < mem.limit) throw invalidArgument('minimum memoryswap limit should be larger than memory limit, see usage');
-      else mem.swap = r.memorySwap;
-    } else if (r.memorySwap !== undefined && r.memorySwap > 0 && mem.limit === undefined) {
-      throw invalidArgument('you should always set the memory limit when using memoryswap limit, see usage');
-    }
-    if (r.memoryReservation !== undefined && r.memoryReservation > 0) mem.reservation = r.memoryReservation;
-    if (Object.keys(mem).length > 0) resources.memory = mem;
-  }
-  const cpu: NonNullable<OciResources['cpu']> = {};
-  if (r.cpuShares !== undefined && r.cpuShares > 0) cpu.shares = r.cpuShares;
-  if (r.cpuQuota !== undefined && r.cpuQuota !== 0) cpu.quota = r.cpuQuota;
-  if (r.cpuPeriod !== undefined && r.cpuPeriod > 0) cpu.period = r.cpuPeriod;
-  if (r.cpusetCpus) cpu.cpus = r.cpusetCpus;
-  if (r.cpusetMems) cpu.mems = r.cpusetMems;
-  if (Object.keys(cpu).length > 0) resources.cpu = cpu;
-  if (r.pidsLimit !== undefined && r.pidsLimit > 0) resources.pids = { limit: r.pidsLimit };
+  Object.assign(resources, cgroupResources(r, host));
 
   const linux: OciLinux = { namespaces, resources, cgroupsPath: input.cgroupsPath };
   const devices = (input.devices ?? []).map((d): OciDevice => {

@@ -5,7 +5,7 @@
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../../cli/args.js';
 import type { CliContext } from '../../cli/context.js';
 import { alignColumns, formatRows, printPorts } from '../../cli/format.js';
-import { createOptionsFromFlags, readEnvFile, withConsoleSize } from '../../cli/run-options.js';
+import { createOptionsFromFlags, readEnvFile, updateOptionsFromFlags, withConsoleSize } from '../../cli/run-options.js';
 import type { CreateOptions } from '../../container/service.js';
 import type { StatsSample } from '../../container/stats.js';
 import { parseDetachKeys } from '../../container/attach.js';
@@ -376,6 +376,26 @@ export const CONTAINER_COMMANDS: RemoteTable = {
         },
         false,
       );
+    },
+  },
+  'container update': {
+    run: async (c, ctx, p) => {
+      const o = updateOptionsFromFlags(p);
+      const r = o.resources;
+      const body: Record<string, unknown> = {
+        Memory: r.memory,
+        MemorySwap: r.memorySwap,
+        MemoryReservation: r.memoryReservation,
+        NanoCpus: r.nanoCpus,
+        CpuShares: r.cpuShares,
+        CpuQuota: r.cpuQuota,
+        CpuPeriod: r.cpuPeriod,
+        CpusetCpus: r.cpusetCpus,
+        CpusetMems: r.cpusetMems,
+        PidsLimit: r.pidsLimit,
+        ...(o.restartPolicy ? { RestartPolicy: { Name: o.restartPolicy.name, MaximumRetryCount: o.restartPolicy.maximumRetryCount } } : {}),
+      };
+      return eachArg(ctx, p.args, async (a) => void (await c.json('POST', `/containers/${enc(a)}/update`, body)));
     },
   },
   'container rename': {

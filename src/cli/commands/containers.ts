@@ -12,7 +12,7 @@ import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../args.js';
 import type { CliContext } from '../context.js';
-import { createOptionsFromFlags, withConsoleSize } from '../run-options.js';
+import { createOptionsFromFlags, updateOptionsFromFlags, withConsoleSize } from '../run-options.js';
 import { goTime, parseFilterFlags, printJson } from './common.js';
 import { stdioWriter } from '../output.js';
 
@@ -215,6 +215,15 @@ export async function rm(ctx: CliContext, p: ParsedArgs): Promise<number> {
       ctx.err(
         `note: ${rec.config.name}'s writable layer held ${usage.files} changed file${usage.files === 1 ? '' : 's'} (${humanSize(usage.bytes)}), now deleted; keep such changes with 'berth commit' or in a volume (-v)`,
       );
+  });
+}
+
+export async function update(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  const o = updateOptionsFromFlags(p);
+  const svc = await service(ctx);
+  return eachArg(ctx, p.args, async (a) => {
+    await svc.update(a, o);
+    ctx.out(a);
   });
 }
 
