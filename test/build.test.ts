@@ -4,13 +4,14 @@
  * stdin forms, and (printed, not asserted) timings of an 8-step 5,000-file context.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BIN, TestStore, isRoot, mountsUnder } from './helpers.js';
+import { BIN, TestStore, isRoot, mountsUnder, which } from './helpers.js';
 
 const store = new TestStore('build');
 let n = 0;
@@ -227,6 +228,62 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     assert.match(r.stdout, /No such file/);
     const saved = spawnSync(BIN, store.args(['save', 'mnt:2']), { maxBuffer: 64 << 20 });
     assert.ok(!saved.stdout.includes(Buffer.from('s3cr3t-value')), 'secret found in the saved image');
+  });
+
+  it('forwards an SSH agent to RUN --mount=type=ssh (build --ssh): a real ssh-add lists the key; the socket leaves no trace', { skip: !which('ssh-agent') && 'needs openssh-client' }, async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-sshtest-'));
+    const sock = path.join(work, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      const key = path.join(work, 'id');
+      assert.equal(spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'berth-test-key', '-f', key]).status, 0);
+      const added = spawnSync('ssh-add', [key], { env: { ...process.env, SSH_AUTH_SOCK: sock } });
+      assert.equal(added.status, 0, added.stderr.toString());
+      const fingerprint = spawnSync('ssh-keygen', ['-lf', `${key}.pub`]).stdout.toString().split(' ')[1] as string;
+      // busybox plus the host's ssh-add and the libraries it loads: a real agent client in the step.
+      const files: Record<string, string> = {
+        Dockerfile: [
+          'FROM busybox',
+          'COPY bits/ /',
+          'RUN --mount=type=ssh ssh-add -l > /keys; echo "$SSH_AUTH_SOCK" >> /keys',
+          'RUN --mount=type=ssh,id=other,target=/agent.sock,uid=1000,mode=0640 ls -ln /agent.sock | cut -c1-10 > /other; echo "$SSH_AUTH_SOCK" >> /other',
+          'RUN --mount=type=ssh,id=absent echo "[$SSH_AUTH_SOCK]" > /absent',
+        ].join('\n'),
+      };
+      const dir = ctxDir(files);
+      const ldd = spawnSync('ldd', ['/usr/bin/ssh-add']).stdout.toString();
+      const libs = ['/usr/bin/ssh-add', ...[...ldd.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1] as string)];
+      for (const f of libs) {
+        const dst = path.join(dir, 'bits', f);
+        fs.mkdirSync(path.dirname(dst), { recursive: true });
+        fs.copyFileSync(f, dst);
+        fs.chmodSync(dst, 0o755);
+      }
+      const b = store.run(['build', '-q', '--ssh', 'default', '--ssh', `other=${sock}`, '-t', 'sshfwd:1', dir], { env: { SSH_AUTH_SOCK: sock } });
+      assert.equal(b.code, 0, b.stderr);
+      const keys = cat('sshfwd:1', '/keys');
+      assert.match(keys, new RegExp(`${fingerprint.replace(/[+/]/g, '\\$&')} berth-test-key`));
+      assert.match(keys, /^\/run\/buildkit\/ssh_agent\.0$/m, 'SSH_AUTH_SOCK names the first agent mount');
+      assert.equal(cat('sshfwd:1', '/other'), 'srw-r-----\n/agent.sock\n');
+      assert.equal(cat('sshfwd:1', '/absent'), '[]\n', 'an agent not given leaves a mount that is not required out');
+      const left = store.run(['run', '--rm', 'sshfwd:1', 'sh', '-c', 'ls -d /run/buildkit /agent.sock 2>&1; true']);
+      assert.doesNotMatch(left.stdout, /^\/(run|agent)/m, 'no mount point stays in the image');
+      assert.deepEqual(fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('berth-ssh-')), [], 'the relays are gone');
+      // A required agent that was not given, and --ssh default without an agent: clear errors.
+      const req = ctxDir({ Dockerfile: 'FROM busybox\nRUN --mount=type=ssh,required true\n' });
+      const noAgent = store.run(['build', '-q', req]);
+      assert.equal(noAgent.code, 1);
+      assert.match(noAgent.stderr, /no SSH agent for RUN --mount=type=ssh,id=default[\s\S]*--ssh default/);
+      const unset = store.run(['build', '-q', '--ssh', 'default', req], { env: { SSH_AUTH_SOCK: '' } });
+      assert.notEqual(unset.code, 0);
+      assert.match(unset.stderr, /SSH_AUTH_SOCK is not set|make sure SSH_AUTH_SOCK is set/);
+      const keyFile = store.run(['build', '-q', '--ssh', `default=${key}`, req]);
+      assert.match(keyFile.stderr, /not key files[\s\S]*ssh-add/);
+    } finally {
+      agent.kill();
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   });
 
   it('fails a RUN with its output and exit code, tagging nothing and leaving nothing behind', () => {

@@ -35,6 +35,7 @@ import {
 } from './dockerfile/instructions.js';
 import { parseDockerfile } from './dockerfile/parser.js';
 import { DEFAULT_PATH, type ResolvedRunMount, commitDir, mkdirParents, runStep, stepTempDir, userFromChain } from './executor.js';
+import { startAgentProxy } from './ssh-agent.js';
 
 /** Progress of a build, for the CLI (plain lines or a live view) and the API (JSON messages). */
 export type BuildEvent =
@@ -62,6 +63,8 @@ export interface BuildOptions {
   platform?: string;
   /** id -> host file, for RUN --mount=type=secret. */
   secrets?: Record<string, string>;
+  /** id -> SSH agent socket, for RUN --mount=type=ssh (build --ssh; see build/ssh-agent.ts). */
+  ssh?: Record<string, string>;
   /** Seconds; clamps file times and fixes every timestamp, so the same input gives the same digest. */
   sourceDateEpoch?: number;
   onEvent?: (e: BuildEvent) => void;
@@ -461,8 +464,12 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
           const tmp = stepTempDir(engine);
           const releases: (() => void)[] = [];
           try {
-            const mounts: ResolvedRunMount[] = [];
-            for (const m of cmd.mounts) mounts.push(await resolveRunMount(m, tmp, releases, c.WorkingDir || '/'));
+            const mounts: (ResolvedRunMount & { ssh?: boolean })[] = [];
+            let sshIndex = 0;
+            for (const m of cmd.mounts) mounts.push(await resolveRunMount(m, tmp, releases, c.WorkingDir || '/', m.type === 'ssh' ? sshIndex++ : 0));
+            // As BuildKit: the step's SSH_AUTH_SOCK is the first forwarded agent.
+            const agent = mounts.find((m) => m.ssh);
+            const sshEnv = agent && !env.some((e) => e.startsWith('SSH_AUTH_SOCK=')) ? [`SSH_AUTH_SOCK=${agent.target}`] : [];
             if (script) {
               const file = path.join(tmp, 'heredoc-script');
               fs.writeFileSync(file, script.data, { mode: 0o755 });
@@ -472,11 +479,11 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
             const res = await runStep(engine, tmp, {
               top: state.top,
               argv,
-              env: [...env, ...argEnv],
+              env: [...env, ...argEnv, ...sshEnv],
               cwd: c.WorkingDir || '/',
               user: c.User ?? '',
               network: cmd.network === 'host' ? 'host' : 'none',
-              mounts: mounts.filter((m) => m.type === 'tmpfs' || m.source !== undefined),
+              mounts: mounts.filter((m) => m.type === 'tmpfs' || m.source !== undefined).map(({ ssh: _ssh, ...m }) => m),
               insecure: cmd.security === 'insecure',
               onOutput: log,
               ...(opts.signal ? { signal: opts.signal } : {}),
@@ -493,7 +500,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       };
     };
 
-    const resolveRunMount = async (m: RunCommand['mounts'][number], tmp: string, releases: (() => void)[], wd: string): Promise<ResolvedRunMount> => {
+    const resolveRunMount = async (m: RunCommand['mounts'][number], tmp: string, releases: (() => void)[], wd: string, sshIndex: number): Promise<ResolvedRunMount & { ssh?: boolean }> => {
       const target = m.target !== undefined ? path.posix.resolve(wd, m.target) : undefined;
       switch (m.type) {
         case 'cache': {
@@ -524,8 +531,18 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
           fs.chownSync(copy, m.uid ?? 0, m.gid ?? 0);
           return { target: target ?? `/run/secrets/${id}`, type: 'bind', source: copy, readonly: true };
         }
-        case 'ssh':
-          throw invalidArgument('RUN --mount=type=ssh is not supported');
+        case 'ssh': {
+          const id = m.id ?? 'default';
+          const agent = opts.ssh?.[id];
+          const at = target ?? `/run/buildkit/ssh_agent.${sshIndex}`;
+          if (!agent) {
+            if (m.required) throw invalidArgument(`no SSH agent for RUN --mount=type=ssh,id=${id}`, { hint: `pass --ssh ${id} (the agent of SSH_AUTH_SOCK) or --ssh ${id}=SOCKET` });
+            return { target: at, type: 'bind' };
+          }
+          const proxy = await startAgentProxy(agent, { uid: m.uid ?? 0, gid: m.gid ?? 0, mode: m.mode ?? 0o600 });
+          releases.push(proxy.close);
+          return { target: at, type: 'bind', source: proxy.socket, ssh: true };
+        }
         default: {
           if (!target) throw invalidArgument('RUN --mount=type=bind needs a target');
           const src = (m.source ?? '').replace(/^\/+/, '');

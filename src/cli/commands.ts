@@ -185,6 +185,7 @@ export const COMMANDS: CommandDef[] = [
       { name: 'iidfile', type: 'string', description: 'Write the image ID to a file', value: 'string' },
       { name: 'progress', type: 'string', description: 'Set type of progress output (auto, plain, tty, quiet)', value: 'string', default: 'auto' },
       { name: 'secret', type: 'list', description: 'Secret to expose to the build (format: "id=mysecret,src=/local/secret")', value: 'stringArray' },
+      { name: 'ssh', type: 'list', description: 'SSH agent socket to expose to the build (format: "default|<id>[=<socket>]")', value: 'stringArray' },
       { name: 'platform', type: 'string', description: 'Set target platform for build (only the host platform)', value: 'string' },
       { name: 'check', type: 'bool', description: 'Lint the Dockerfile and exit (no build)' },
     ],

@@ -386,6 +386,7 @@ export const IMAGE_COMMANDS: RemoteTable = {
     refuse: (p) => (p.args[0] === '-' || str(p, 'file') === '-' ? { what: 'with a context or Dockerfile on stdin', why: 'remote builds send a directory as the context' } : undefined),
     localOnly: {
       secret: 'build secrets are read from files on this machine; the API has no secret transport',
+      ssh: 'SSH agents are on this machine; the API has no agent transport',
       check: 'the Dockerfile check runs locally: berth build --check without --host',
     },
   },

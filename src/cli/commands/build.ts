@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { BuildEvent, BuildOptions } from '../../build/builder.js';
 import { BuildContext, StatCache } from '../../build/context.js';
+import { parseSshFlags } from '../../build/ssh-agent.js';
 import { BerthError, invalidArgument } from '../../errors.js';
 import { familiarString, parseReference, withDefaultTag } from '../../image/reference.js';
 import { type ParsedArgs, bool, list, str } from '../args.js';
@@ -120,6 +121,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
       noCache: bool(p, 'no-cache'),
       pull: bool(p, 'pull'),
       secrets: parseSecrets(list(p, 'secret')),
+      ssh: parseSshFlags(list(p, 'ssh')),
       signal: ac.signal,
       onEvent: (e) => renderer?.(e),
     };
