@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(runc crun conmon catatonit busybox-static golang-github-containers-common containernetworking-plugins
       iproute2 iptables zstd pigz skopeo umoci docker-registry apache2-utils docker.io mmdebstrap
-      python3-docker docker-compose bsdutils openssl)
+      python3-docker docker-compose bsdutils openssl openssh-client)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
