@@ -149,6 +149,20 @@ describe('engine API: real clients', { skip: !isRoot && 'needs root' }, () => {
     calls['docker v28 build'] = endpointsIn(svc.logFile, /Docker-Client\/28/).filter((e) => e.includes('/build'));
   });
 
+  it('docker system df -v and docker builder prune see the RUN cache mounts (docker 20.10)', () => {
+    const ctxDir = path.join(store.dir, 'cache-ctx');
+    fs.mkdirSync(ctxDir, { recursive: true });
+    fs.writeFileSync(path.join(ctxDir, 'Dockerfile'), 'FROM busybox\nRUN --mount=type=cache,id=apic,target=/c head -c 100000 /dev/zero > /c/f\n');
+    store.ok(['build', '-q', ctxDir]);
+    const df = dockerCli('/usr/bin/docker', svc.socket, ['system', 'df', '-v']);
+    assert.equal(df.code, 0, df.stderr);
+    assert.match(df.stdout, /^apic\s+exec\.cachemount\s+100kB/m);
+    const pr = dockerCli('/usr/bin/docker', svc.socket, ['builder', 'prune', '-f']);
+    assert.equal(pr.code, 0, pr.stderr);
+    assert.match(pr.stdout, /cache mount apic/);
+    assert.match(pr.stdout, /Total reclaimed space: 100kB/);
+  });
+
   it('dockerode: create, start, wait, logs, remove', async () => {
     const docker = new Docker({ socketPath: svc.socket });
     const ctr = await docker.createContainer({ Image: 'busybox', Cmd: ['sh', '-c', 'echo node-out; echo node-err >&2; exit 5'], Labels: { via: 'dockerode' } });

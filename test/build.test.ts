@@ -286,6 +286,32 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 
+  it('counts RUN cache mounts in system df and removes them with builder prune, never one a running build holds', async () => {
+    const dir = ctxDir({ Dockerfile: 'FROM busybox\nARG N\nRUN --mount=type=cache,id=bigc,target=/c head -c 400000 /dev/zero > /c/blob; echo $N\n' });
+    store.ok(['build', '-q', '--build-arg', 'N=1', '-t', 'cmnt:1', dir]);
+    const row = () => store.ok(['system', 'df', '--format', '{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}']).split('\n').find((l) => l.startsWith('Build Cache'));
+    assert.match(row() ?? '', /^Build Cache\|\d+\|0\|4\d\dkB$/);
+    // A build that holds another cache mount while prune runs: that one stays, the idle one goes.
+    const held = ctxDir({ Dockerfile: 'FROM busybox\nRUN --mount=type=cache,id=heldc,target=/h touch /h/started; sleep 4\n' });
+    const child = spawn(BIN, store.args(['build', '-q', '--no-cache', held]), { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    const started = path.join(store.root, 'cache', 'build-mounts', Buffer.from('heldc').toString('base64url'), 'started');
+    for (let i = 0; i < 300 && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(fs.existsSync(started), 'the held build reached its RUN step');
+    assert.match(store.ok(['system', 'df', '-v']), /^ {2}heldc\t0B\tRUN --mount=type=cache, in use$/m);
+    const pr = store.ok(['builder', 'prune', '-f']);
+    assert.match(pr, /^cache mount bigc$/m);
+    assert.doesNotMatch(pr, /heldc/);
+    assert.match(pr, /Total reclaimed space: 4\d\dkB/);
+    await exited;
+    assert.match(store.ok(['builder', 'prune']), /^cache mount heldc$/m);
+    assert.equal(row(), 'Build Cache|0|0|0B');
+    // The next build starts from an empty cache directory, and the step cache is gone too (the RUN re-runs).
+    const again = store.run(['build', '--progress', 'plain', '--build-arg', 'N=1', '-t', 'cmnt:2', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /CACHED/);
+  });
+
   it('fails a RUN with its output and exit code, tagging nothing and leaving nothing behind', () => {
     const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN echo before\nRUN echo oops; exit 3\n' });
     const r = store.run(['build', '--progress', 'plain', '-t', 'bad:1', dir]);

@@ -36,6 +36,20 @@ describe('volumes: CLI and mounts', { skip: process.getuid?.() !== 0 && 'needs r
     s.ok(['volume', 'rm', 'data']);
   });
 
+  test('system df counts volumes: their data, the ones in use, what an unused one would free', () => {
+    s.ok(['volume', 'create', 'dfa']);
+    s.ok(['volume', 'create', 'dfb']);
+    s.ok(['run', '--rm', '--network', 'none', '-v', 'dfa:/d', 'busybox', 'sh', '-c', 'head -c 300000 /dev/zero > /d/f']);
+    s.ok(['run', '--rm', '--network', 'none', '-v', 'dfb:/d', 'busybox', 'sh', '-c', 'head -c 200000 /dev/zero > /d/f']);
+    s.ok(['run', '-d', '--network', 'none', '--name', 'dfu', '-v', 'dfa:/d', 'busybox', 'sleep', '1000']);
+    const row = () => s.ok(['system', 'df', '--format', '{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}|{{.Reclaimable}}']).split('\n').find((l) => l.startsWith('Local Volumes'));
+    assert.equal(row(), 'Local Volumes|2|1|500kB|200kB (40%)');
+    assert.match(s.ok(['system', 'df', '-v']), /^ {2}dfa\t300kB\t1 container$/m);
+    s.ok(['rm', '-f', 'dfu']);
+    assert.equal(row(), 'Local Volumes|2|0|500kB|500kB (100%)');
+    s.ok(['volume', 'rm', 'dfa', 'dfb']);
+  });
+
   test('anonymous volumes go with rm -v; --volumes-from shares mounts', () => {
     s.ok(['run', '--name', 'anon', '-v', '/scratch', 'busybox', 'sh', '-c', 'echo x > /scratch/x']);
     const vols = s.ok(['volume', 'ls', '-q']).trim().split('\n').filter(Boolean);

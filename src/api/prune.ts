@@ -42,7 +42,7 @@ export function registerPrune(router: Router, engine: Engine): void {
       SpaceReclaimed: r.spaceReclaimed,
     });
   });
-  // Berth's build cache is one list of step results, none held once a build ends: `all` changes nothing.
+  // Berth's build cache (step results, RUN cache mounts) holds nothing once a build ends: `all` changes nothing.
   router.add('POST', '/build/prune', async (ctx) => {
     qBool(ctx.query, 'all');
     const r = await prune(ctx, 'buildCache', []);

@@ -79,7 +79,7 @@ export function registerSystem(router: Router, engine: Engine, svc: ContainerSer
     // The engine's own summary rides along (BerthUsage, ignored by docker clients) so that
     // `berth --host system df` prints what a local `system df` prints.
     const { diskUsage } = await import('../engine/system.js');
-    await import('../container/usage.js');
+    await (await import('../engine/usage.js')).loadUsageProviders();
     const usage = diskUsage(engine);
     sendJson(ctx, 200, {
       BerthUsage: usage,
@@ -87,7 +87,18 @@ export function registerSystem(router: Router, engine: Engine, svc: ContainerSer
       Images: images.map((i) => ({ Id: i.id, ParentId: i.parent ?? '', RepoTags: i.tags, RepoDigests: i.repoDigests, Created: Math.floor(i.created / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size, Labels: i.labels, Containers: used.has(i.id) ? 1 : 0 })),
       Containers: svc.list().map((r) => ({ ...psEntry(r), SizeRw: svc.writableLayerUsage(r.config.id).bytes })),
       Volumes: vols.list().map((v) => ({ Name: v.name, Driver: v.driver, Mountpoint: v.mountpoint, Labels: v.labels, Scope: 'local', Options: v.options, UsageData: { Size: dirSize(v.mountpoint), RefCount: vols.users(v.name).length } })),
-      BuildCache: [],
+      BuildCache: (await import('../build/cache-mounts.js')).listCacheMounts(engine).map((m) => ({
+        ID: m.id,
+        Parent: '',
+        Type: 'exec.cachemount',
+        Description: `cached mount ${m.id}`,
+        InUse: m.inUse,
+        Shared: false,
+        Size: m.size,
+        CreatedAt: new Date(m.lastUsed).toISOString(),
+        LastUsedAt: new Date(m.lastUsed).toISOString(),
+        UsageCount: 1,
+      })),
     });
   });
   router.add('POST', '/auth', async (ctx) => {

@@ -36,6 +36,7 @@ import {
 import { parseDockerfile } from './dockerfile/parser.js';
 import { DEFAULT_PATH, type ResolvedRunMount, commitDir, mkdirParents, runStep, stepTempDir, userFromChain } from './executor.js';
 import { startAgentProxy } from './ssh-agent.js';
+import { acquireCacheMount } from './cache-mounts.js';
 
 /** Progress of a build, for the CLI (plain lines or a live view) and the API (JSON messages). */
 export type BuildEvent =
@@ -505,13 +506,14 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       switch (m.type) {
         case 'cache': {
           if (!target) throw invalidArgument('RUN --mount=type=cache needs a target');
-          const id = m.id ?? target;
-          const dir = path.join(engine.paths.cache, 'build-mounts', Buffer.from(id).toString('base64url'));
-          if (!fs.existsSync(dir)) {
-            fs.mkdirSync(dir, { recursive: true, mode: m.mode ?? 0o755 });
-            fs.chownSync(dir, m.uid ?? 0, m.gid ?? 0);
-          }
-          return { target, type: 'bind', source: dir, readonly: m.readonly };
+          const held = acquireCacheMount(engine, m.id ?? target, {
+            ...(m.mode !== undefined ? { mode: m.mode } : {}),
+            ...(m.uid !== undefined ? { uid: m.uid } : {}),
+            ...(m.gid !== undefined ? { gid: m.gid } : {}),
+            exclusive: m.sharing === 'locked',
+          });
+          releases.push(held.release);
+          return { target, type: 'bind', source: held.dir, readonly: m.readonly };
         }
         case 'tmpfs':
           if (!target) throw invalidArgument('RUN --mount=type=tmpfs needs a target');

@@ -241,6 +241,18 @@ export const COMMANDS: CommandDef[] = [
     args: { max: 0 },
     handler: h(images, 'pruneImages'),
   },
+  {
+    path: ['builder', 'prune'],
+    usage: 'berth builder prune [OPTIONS]',
+    summary: 'Remove build cache (step results and RUN --mount=type=cache directories)',
+    flags: [
+      { name: 'all', short: 'a', type: 'bool', description: 'Remove all unused build cache (the same as without: Berth keeps no cache a finished build holds)' },
+      { name: 'filter', type: 'list', description: 'Provide filter values (e.g. "until=24h")', value: 'filter' },
+      FORCE('Do not prompt for confirmation'),
+    ],
+    args: { max: 0 },
+    handler: h(system, 'pruneBuilder'),
+  },
   // ---- system
   {
     path: ['system', 'service'],
@@ -477,6 +489,7 @@ const GROUPS = [
   { name: 'volume', summary: 'Manage volumes' },
   { name: 'network', summary: 'Manage networks' },
   { name: 'registry', summary: 'Serve an OCI registry' },
+  { name: 'builder', summary: 'Manage builds' },
 ];
 
 export function helpText(def: CommandDef): string {

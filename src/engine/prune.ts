@@ -180,9 +180,13 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
     if (opts.until !== undefined && r.created >= opts.until) continue;
     report.buildCache.push({ id: r.key, size: 0 });
   }
+  // RUN --mount=type=cache directories no build holds (by last use for `until`).
+  const { pruneCacheMounts } = await import('../build/cache-mounts.js');
+  const mounts = want('buildCache') ? pruneCacheMounts(engine, { ...(opts.until !== undefined ? { until: opts.until } : {}), dryRun: true }) : [];
+  for (const m of mounts) report.buildCache.push({ id: `cache mount ${m.id}`, size: m.size });
 
   const sum = (xs: PrunedItem[]) => xs.reduce((a, x) => a + x.size, 0);
-  report.spaceReclaimed = sum(report.containers) + sum(report.volumes) + report.imageBytes;
+  report.spaceReclaimed = sum(report.containers) + sum(report.volumes) + report.imageBytes + sum(report.buildCache);
   if (report.dryRun) return report;
 
   const fail = (kind: string, id: string, e: unknown) => report.failed.push({ kind, id, reason: (e as Error)?.message ?? String(e) });
@@ -207,11 +211,16 @@ export async function systemPrune(engine: Engine, opts: SystemPruneOptions = {})
       fail('volume', v.id, e);
     }
   }
-  if (report.buildCache.length) {
+  if (cacheRows.length) {
     writeTx(engine.db, () => {
       const del = engine.db.prepare('DELETE FROM build_cache WHERE key = ?');
-      for (const b of report.buildCache) del.run(b.id);
+      for (const b of report.buildCache) if (!b.id.startsWith('cache mount ')) del.run(b.id);
     });
+  }
+  if (mounts.length) {
+    // Planned from a listing: delete those the plan chose that no build took meanwhile.
+    const deleted = new Set(pruneCacheMounts(engine, { only: new Set(mounts.map((m) => m.id)) }).map((m) => m.id));
+    for (const m of mounts) if (!deleted.has(m.id)) fail('build cache', `cache mount ${m.id}`, new Error('a build uses it (started after the plan)'));
   }
   const stillUsed = new Set((engine.db.prepare('SELECT image_id FROM containers').all() as { image_id: string }[]).map((r) => r.image_id));
   for (const i of report.images) {

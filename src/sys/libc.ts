@@ -214,11 +214,24 @@ export function waitChild(pid: number, opts: { noHang?: boolean } = {}): number 
   return status[0];
 }
 
+export const LOCK_SH = 1;
 export const LOCK_EX = 2;
+export const LOCK_NB = 4;
 
 /** flock(2) on an open descriptor; blocks for LOCK_EX until the holder lets go. */
 export function flock(fd: number, operation: number, path: string): void {
   check(libcFunc('int flock(int fd, int operation)')(fd, operation) as number, 'flock', path);
+}
+
+/** flock(2) with LOCK_NB: false when another descriptor holds a conflicting lock. */
+export function tryFlock(fd: number, operation: number, path: string): boolean {
+  try {
+    flock(fd, operation | LOCK_NB, path);
+    return true;
+  } catch (e) {
+    if (e instanceof SyscallError && e.errno === os.constants.errno.EWOULDBLOCK) return false;
+    throw e;
+  }
 }
 
 let x32: boolean | undefined;

@@ -62,6 +62,18 @@ export const SYSTEM_COMMANDS: RemoteTable = {
       return 0;
     },
   },
+  'builder prune': {
+    run: async (c, ctx, p) => {
+      const { pruneOptions } = await import('../../cli/commands/system.js');
+      const { opts } = await pruneOptions(p);
+      const filters = opts.until !== undefined ? { until: [(opts.until / 1000).toFixed(3)] } : {};
+      const r = await c.json<{ CachesDeleted: string[] | null; SpaceReclaimed?: number }>('POST', `/build/prune${qs({ all: bool(p, 'all'), filters: JSON.stringify(filters) })}`);
+      if (r.CachesDeleted?.length) ctx.out(`Deleted build cache objects:\n${r.CachesDeleted.join('\n')}\n`);
+      const { humanSize } = await import('../../util/human.js');
+      ctx.out(`Total reclaimed space: ${humanSize(r.SpaceReclaimed ?? 0)}`);
+      return 0;
+    },
+  },
   'system prune': {
     run: systemPruneRemote,
     localOnly: { 'dry-run': 'the API’s prune endpoints have no dry run' },

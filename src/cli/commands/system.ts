@@ -7,7 +7,7 @@ import { parseFilterFlags, printJson } from './common.js';
 export async function diskUsage(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const engine = await ctx.engine();
   const { diskUsage } = await import('../../engine/system.js');
-  await import('../../container/usage.js');
+  await (await import('../../engine/usage.js')).loadUsageProviders();
   printDiskUsage(ctx, p, diskUsage(engine));
   return 0;
 }
@@ -103,6 +103,20 @@ export async function pruneOne(ctx: CliContext, p: ParsedArgs, kind: import('../
   if (kind === 'volumes') opts.allVolumes = bool(p, 'all') || ['true', '1'].includes(filters.get('all')?.[0] ?? '');
   const { systemPrune } = await import('../../engine/prune.js');
   return systemPrune(await ctx.engine(), { ...opts, ...more, only: [kind] });
+}
+
+/** `builder prune`: the build cache alone (step results and unused cache mounts), docker's output. */
+export async function pruneBuilder(ctx: CliContext, p: ParsedArgs): Promise<number> {
+  bool(p, 'all');
+  const r = await pruneOne(ctx, p, 'buildCache');
+  if (r.buildCache.length) {
+    ctx.out('Deleted build cache objects:');
+    for (const b of r.buildCache) ctx.out(b.id);
+    ctx.out('');
+  }
+  for (const f of r.failed) ctx.err(`Error: could not remove ${f.kind} ${f.id}: ${f.reason}`);
+  ctx.out(`Total reclaimed space: ${humanSize(r.spaceReclaimed)}`);
+  return r.failed.length ? 1 : 0;
 }
 
 /**
