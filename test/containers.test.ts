@@ -399,6 +399,56 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     s.ok(['rm', '-f', 'upd-rm']);
   });
 
+  test('--device, --device-cgroup-rule, --pid, --uts, --ipc, --oom-score-adj and --cidfile', () => {
+    // A node of the fuse device (10:229), which docker's default device rules do not allow.
+    const node = path.join(s.dir, 'fusedev');
+    fs.rmSync(node, { force: true });
+    assert.equal(spawnSync('mknod', [node, 'c', '10', '229']).status, 0);
+    const probe = 'ls -ln /dev/myfuse | cut -c1-10; exec 4>/dev/myfuse && echo write-ok';
+    const ro = s.run(['run', '--rm', '--network', 'none', '--device', `${node}:/dev/myfuse:r`, 'busybox', 'sh', '-c', probe]);
+    assert.match(ro.stdout, /^crw/);
+    assert.doesNotMatch(ro.stdout, /write-ok/);
+    assert.match(ro.stderr, /Operation not permitted/, 'the device cgroup allows reads only');
+    const rule = s.run(['run', '--rm', '--network', 'none', '--device', `${node}:/dev/myfuse:r`, '--device-cgroup-rule', 'c 10:229 rw', 'busybox', 'sh', '-c', probe]);
+    assert.doesNotMatch(rule.stderr, /Operation not permitted/, 'the rule adds writes');
+    const missing = s.run(['run', '--rm', '--network', 'none', '--device', '/dev/no-such-device', 'busybox', 'true']);
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, /error gathering device information while adding custom device "\/dev\/no-such-device": no such file or directory/);
+    assert.match(s.run(['run', '--rm', '--device-cgroup-rule', 'x 1:2 r', 'busybox', 'true']).stderr, /invalid device cgroup rule/);
+
+    // --pid container: sees the other container's processes; --pid host the host's.
+    s.ok(['run', '-d', '--network', 'none', '--name', 'pidsrc', 'busybox', 'sleep', '1000']);
+    const ps = s.ok(['run', '--rm', '--network', 'none', '--pid', 'container:pidsrc', 'busybox', 'ps', '-o', 'pid,args']);
+    assert.match(ps, /^\s*1 sleep 1000$/m);
+    assert.equal(JSON.parse(s.ok(['inspect', 'pidsrc']))[0].HostConfig.PidMode, '');
+    s.ok(['rm', '-f', 'pidsrc']);
+    assert.match(s.ok(['run', '--rm', '--network', 'none', '--pid', 'host', 'busybox', 'ps', '-o', 'pid']), new RegExp(`^\\s*${process.pid}$`, 'm'), 'the test runner is visible');
+    assert.match(s.run(['run', '--rm', '--pid', 'bogus', 'busybox', 'true']).stderr, /invalid PID mode: bogus/);
+
+    assert.equal(s.ok(['run', '--rm', '--network', 'none', '--uts', 'host', 'busybox', 'hostname']).trim(), os.hostname());
+    assert.match(s.run(['run', '--rm', '--uts', 'host', '-h', 'x', 'busybox', 'true']).stderr, /Conflicting options: hostname and the UTS mode/);
+    // --ipc host: the host's /dev/shm.
+    const shmFile = `/dev/shm/berth-test-${process.pid}`;
+    fs.writeFileSync(shmFile, 'shared');
+    try {
+      assert.equal(s.ok(['run', '--rm', '--network', 'none', '--ipc', 'host', 'busybox', 'cat', shmFile]), 'shared');
+    } finally {
+      fs.rmSync(shmFile, { force: true });
+    }
+    assert.equal(s.ok(['run', '--rm', '--network', 'none', '--oom-score-adj', '321', 'busybox', 'cat', '/proc/self/oom_score_adj']).trim(), '321');
+    assert.match(s.run(['run', '--rm', '--oom-score-adj', '5000', 'busybox', 'true']).stderr, /range for oom score adj is \[-1000, 1000\]/);
+
+    const cid = path.join(s.dir, 'cid');
+    fs.rmSync(cid, { force: true });
+    const id = s.ok(['run', '-d', '--network', 'none', '--cidfile', cid, 'busybox', 'sleep', '1000']).trim();
+    assert.equal(fs.readFileSync(cid, 'utf8'), id);
+    const again = s.run(['run', '-d', '--network', 'none', '--cidfile', cid, 'busybox', 'true']);
+    assert.equal(again.code, 125);
+    assert.match(again.stderr, /Container ID file found/);
+    s.ok(['rm', '-f', id]);
+    assert.equal(s.ok(['ps', '-aq']).trim(), '', 'no refused run left a container');
+  });
+
   test('attach and detach with ctrl-p ctrl-q leaves the container running', async () => {
     s.ok(['run', '-d', '-i', '--name', 'att', 'busybox', 'sh', '-c', 'while read l; do echo echo:$l; done']);
     const a = s.spawn(['attach', 'att']);

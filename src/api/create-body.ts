@@ -206,6 +206,20 @@ function applyHostConfig(o: CreateOptions, h: Obj): void {
   if (Array.isArray(ul))
     o.ulimits = (ul as Obj[]).map((u) => ({ name: optStr(u, 'Name', f('Ulimits.Name')) ?? '', soft: optNum(u, 'Soft', f('Ulimits.Soft')) ?? 0, hard: optNum(u, 'Hard', f('Ulimits.Hard')) ?? 0 }));
   else if (ul !== undefined && ul !== null) typeError(f('Ulimits'), '[]*units.Ulimit', ul);
+  const devs = h.Devices;
+  if (devs !== undefined && devs !== null) {
+    if (!Array.isArray(devs)) typeError(f('Devices'), '[]container.DeviceMapping', devs);
+    o.devices = (devs as Obj[]).map((d) => {
+      const onHost = optStr(d, 'PathOnHost', f('Devices.PathOnHost')) ?? '';
+      return { pathOnHost: onHost, pathInContainer: optStr(d, 'PathInContainer', f('Devices.PathInContainer')) || onHost, permissions: optStr(d, 'CgroupPermissions', f('Devices.CgroupPermissions')) || 'rwm' };
+    });
+  }
+  set('deviceCgroupRules', optStrList(h, 'DeviceCgroupRules', f('DeviceCgroupRules')));
+  set('pidMode', optStr(h, 'PidMode', f('PidMode')) || undefined);
+  set('ipcMode', optStr(h, 'IpcMode', f('IpcMode')) || undefined);
+  set('utsMode', optStr(h, 'UTSMode', f('UTSMode')) || undefined);
+  const oom = optNum(h, 'OomScoreAdj', f('OomScoreAdj'));
+  if (oom) o.oomScoreAdj = oom;
   set('capAdd', optStrList(h, 'CapAdd', f('CapAdd')));
   set('capDrop', optStrList(h, 'CapDrop', f('CapDrop')));
   set('privileged', optBool(h, 'Privileged', f('Privileged')));
@@ -302,7 +316,15 @@ export function createBodyFromOptions(o: CreateOptions): { body: Obj; name: stri
   put(h, 'CpuQuota', r.cpuQuota);
   put(h, 'CpuPeriod', r.cpuPeriod);
   put(h, 'CpusetCpus', r.cpusetCpus);
+  put(h, 'CpusetMems', r.cpusetMems);
+  put(h, 'MemoryReservation', r.memoryReservation);
   put(h, 'PidsLimit', r.pidsLimit);
+  if (o.devices?.length) h.Devices = o.devices.map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.permissions }));
+  put(h, 'DeviceCgroupRules', o.deviceCgroupRules);
+  put(h, 'PidMode', o.pidMode);
+  put(h, 'IpcMode', o.ipcMode);
+  put(h, 'UTSMode', o.utsMode);
+  put(h, 'OomScoreAdj', o.oomScoreAdj);
   if (o.mounts) h.Mounts = o.mounts.map(mountToApi);
   if (o.ports) {
     const pb: Record<string, { HostIp: string; HostPort: string }[]> = {};

@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { CreateOptions } from '../container/service.js';
-import type { MountSpec, PortBinding, RestartPolicy } from '../container/types.js';
-import { invalidArgument } from '../errors.js';
+import type { DeviceMapping, MountSpec, PortBinding, RestartPolicy } from '../container/types.js';
+import { BerthError, invalidArgument } from '../errors.js';
 import { formatIp6, parseIp6 } from '../network/subnet6.js';
 import { parseBytes, parseDuration } from '../util/human.js';
 import { type ParsedArgs, bool, int, list, str } from './args.js';
@@ -283,6 +283,14 @@ export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
     sysctls[s.slice(0, eq)] = s.slice(eq + 1);
   }
   o.sysctls = sysctls;
+  o.devices = list(p, 'device').map(parseDevice);
+  o.deviceCgroupRules = list(p, 'device-cgroup-rule');
+  for (const [flag, key] of [['pid', 'pidMode'], ['ipc', 'ipcMode'], ['uts', 'utsMode']] as const) {
+    const v = str(p, flag);
+    if (v !== undefined) o[key] = v;
+  }
+  const oom = int(p, 'oom-score-adj');
+  if (oom !== undefined) o.oomScoreAdj = oom;
   const net = str(p, 'network') ?? str(p, 'net');
   o.network = {
     aliases: list(p, 'network-alias'),
@@ -375,4 +383,38 @@ export function updateOptionsFromFlags(p: ParsedArgs): { resources: NonNullable<
   const restart = str(p, 'restart');
   if (Object.keys(resources).length === 0 && restart === undefined) throw invalidArgument('you must provide one or more flags when using this command');
   return restart === undefined ? { resources } : { resources, restartPolicy: parseRestart(restart) };
+}
+
+/** `--device HOST[:CONTAINER][:PERMISSIONS]` (docker's forms; the container path defaults to the host's). */
+export function parseDevice(v: string): DeviceMapping {
+  const parts = v.split(':');
+  if (parts.length > 3 || !parts[0]) throw invalidArgument(`invalid device specification: ${v}`);
+  const [host, second, third] = parts as [string, string | undefined, string | undefined];
+  let inContainer = host;
+  let permissions = 'rwm';
+  if (third !== undefined) {
+    inContainer = second || host;
+    permissions = third;
+  } else if (second !== undefined) {
+    if (/^[rwm]{1,3}$/.test(second)) permissions = second;
+    else inContainer = second;
+  }
+  if (!/^[rwm]{1,3}$/.test(permissions)) throw invalidArgument(`invalid device mode: ${permissions}`);
+  if (!host.startsWith('/') || !inContainer.startsWith('/')) throw invalidArgument(`invalid device specification: ${v}: paths must be absolute`);
+  return { pathOnHost: host, pathInContainer: inContainer, permissions };
+}
+
+/** `--cidfile`: refused when the file exists, as docker does (another container may own it). */
+export function checkCidfile(p: ParsedArgs): string | undefined {
+  const f = str(p, 'cidfile');
+  if (f && fs.existsSync(f)) throw invalidArgument(`Container ID file found, make sure the other container isn't running or delete ${f}`);
+  return f || undefined;
+}
+
+export function writeCidfile(file: string, id: string): void {
+  try {
+    fs.writeFileSync(file, id, { flag: 'wx' });
+  } catch (e) {
+    throw new BerthError('internal', `failed to write the container ID to ${file}: ${(e as Error).message}`, { cause: e });
+  }
 }

@@ -7,13 +7,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { BerthError, conflict, failedPrecondition, invalidArgument, isNotFound } from '../errors.js';
 import type { Engine } from '../engine/engine.js';
 import { readImageConfig } from '../image/image-store.js';
 import type { HealthConfig } from '../image/oci.js';
 import { OciRuntime, classifyStartError, signalNumber } from '../runtime/oci-runtime.js';
 import { defaultSeccomp, loadSeccompProfile } from '../runtime/seccomp.js';
-import { type OciMount, type SpecInput, buildSpec, cgroupResources, hostFacts, resolveCapabilities, specToJson } from '../runtime/spec.js';
+import { type DeviceInput, type OciMount, type SpecInput, buildSpec, cgroupResources, hostFacts, parseDeviceCgroupRule, resolveCapabilities, specToJson } from '../runtime/spec.js';
 import { removeTree } from '../util/remove-tree.js';
 import { isMounted, mountRootfs, unmountRootfs, unmountRootfsLater } from '../snapshot/overlay.js';
 import { launchMonitor } from './monitor.js';
@@ -23,6 +24,7 @@ import {
   type ContainerConfig,
   type ContainerRecord,
   type ContainerState,
+  type DeviceMapping,
   type MountSpec,
   type PortBinding,
   type RestartPolicy,
@@ -83,6 +85,12 @@ export interface CreateOptions {
   volumesFrom?: string[];
   shmSize?: number;
   sysctls?: Record<string, string>;
+  devices?: DeviceMapping[];
+  deviceCgroupRules?: string[];
+  pidMode?: string;
+  ipcMode?: string;
+  utsMode?: string;
+  oomScoreAdj?: number;
 }
 
 export class ContainerService {
@@ -230,6 +238,7 @@ export class ContainerService {
       if (k === 'seccomp' && v) config.security.seccomp = v;
       else if (k !== 'no-new-privileges' && k !== 'label' && k !== 'apparmor') throw invalidArgument(`Invalid --security-opt: "${s}"`);
     }
+    this.applyHostModes(config, opts);
     // Validate what would otherwise only fail at start.
     if (config.runtime !== 'runc' && !fs.existsSync(config.runtime) && !whichSync(config.runtime))
       throw invalidArgument(`unknown or invalid runtime name: ${config.runtime}`);
@@ -463,7 +472,15 @@ export class ContainerService {
       noNewPrivileges: caps.noNewPrivileges,
       mounts,
       tmpfs: c.tmpfs,
-      namespaces: { network: this.networkNamespace(rec) },
+      namespaces: {
+        network: this.networkNamespace(rec),
+        pid: this.pidNamespace(rec),
+        ...(c.ipcMode === 'host' ? { ipc: 'host' as const } : {}),
+        ...(c.utsMode === 'host' ? { uts: 'host' as const } : {}),
+      },
+      devices: this.deviceInputs(rec),
+      deviceCgroupRules: c.deviceCgroupRules ?? [],
+      ...(c.oomScoreAdj !== undefined ? { oomScoreAdj: c.oomScoreAdj } : {}),
       resources: specResources(res),
       rlimits: c.ulimits.map((u) => ({ type: `RLIMIT_${u.name.toUpperCase()}`, soft: u.soft, hard: u.hard })),
       cgroupsPath: `${this.engine.paths.cgroupParent}/${c.id}`,
@@ -473,6 +490,81 @@ export class ContainerService {
     if (c.shmSize && !mounts.some((m) => m.destination === '/dev/shm'))
       mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${c.shmSize}`] });
     return buildSpec(input, host);
+  }
+
+  /**
+   * --device, --device-cgroup-rule, --pid, --ipc, --uts and --oom-score-adj into `config`, checked
+   * as docker checks them (a device that is not one, an unknown mode, a hostname with the host's UTS
+   * namespace), so a bad value fails the create and nothing is recorded.
+   */
+  private applyHostModes(config: ContainerConfig, opts: CreateOptions): void {
+    const devices: DeviceMapping[] = [];
+    for (const dev of opts.devices ?? []) {
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(dev.pathOnHost);
+      } catch (e) {
+        throw invalidArgument(`error gathering device information while adding custom device "${dev.pathOnHost}": ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+      }
+      if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`error gathering device information while adding custom device "${dev.pathOnHost}": not a device node`);
+      if (!path.posix.isAbsolute(dev.pathInContainer)) throw invalidArgument(`${dev.pathInContainer} is not an absolute path`);
+      if (!/^[rwm]{1,3}$/.test(dev.permissions)) throw invalidArgument(`invalid device mode: ${dev.permissions}`);
+      devices.push(dev);
+    }
+    if (devices.length) config.devices = devices;
+    if (opts.deviceCgroupRules?.length) {
+      for (const r of opts.deviceCgroupRules) parseDeviceCgroupRule(r);
+      config.deviceCgroupRules = [...opts.deviceCgroupRules];
+    }
+    const pid = opts.pidMode ?? '';
+    if (pid !== '' && pid !== 'host' && !pid.startsWith('container:')) throw invalidArgument(`invalid PID mode: ${pid}`);
+    if (pid.startsWith('container:')) config.pidMode = `container:${this.store.resolve(pid.slice('container:'.length)).config.id}`;
+    else if (pid) config.pidMode = pid;
+    const ipc = opts.ipcMode ?? '';
+    if (ipc.startsWith('container:')) throw invalidArgument(`IPC mode ${ipc} is not supported by Berth`, { hint: 'use --ipc host, or share data through a volume' });
+    if (!['', 'private', 'shareable', 'host'].includes(ipc)) throw invalidArgument(`invalid IPC mode: ${ipc}`);
+    if (ipc) config.ipcMode = ipc;
+    const uts = opts.utsMode ?? '';
+    if (uts !== '' && uts !== 'host') throw invalidArgument(`invalid UTS mode: ${uts}`);
+    if (uts === 'host') {
+      if (opts.hostname) throw invalidArgument('Conflicting options: hostname and the UTS mode');
+      config.utsMode = uts;
+      config.hostname = os.hostname();
+    }
+    if (opts.oomScoreAdj !== undefined) {
+      if (!Number.isInteger(opts.oomScoreAdj) || opts.oomScoreAdj < -1000 || opts.oomScoreAdj > 1000) throw invalidArgument(`Invalid value ${opts.oomScoreAdj}, range for oom score adj is [-1000, 1000]`);
+      config.oomScoreAdj = opts.oomScoreAdj;
+    }
+  }
+
+  /** The PID namespace of the spec: the host's, another running container's, or a new one. */
+  private pidNamespace(rec: ContainerRecord): SpecInput['namespaces']['pid'] {
+    const mode = rec.config.pidMode ?? '';
+    if (mode === 'host') return 'host';
+    if (mode.startsWith('container:')) {
+      const other = this.get(mode.slice('container:'.length));
+      if (other.state.status !== 'running') throw conflict(`cannot join PID of a non running container: ${other.config.name}`);
+      return { path: `/proc/${other.state.pid}/ns/pid` };
+    }
+    return 'new';
+  }
+
+  /** The host devices of --device as the spec takes them, read from the nodes now (they may have changed since create). */
+  private deviceInputs(rec: ContainerRecord): DeviceInput[] {
+    return (rec.config.devices ?? []).map((dev) => {
+      const st = fs.statSync(dev.pathOnHost);
+      const rdev = st.rdev;
+      return {
+        path: dev.pathInContainer,
+        type: st.isBlockDevice() ? 'b' : 'c',
+        major: Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn),
+        minor: Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn),
+        fileMode: st.mode & 0o777,
+        uid: st.uid,
+        gid: st.gid,
+        access: dev.permissions,
+      };
+    });
   }
 
   /** Network namespace for the runtime spec. The networks module replaces this when it lands. */

@@ -34,6 +34,13 @@ export interface PortBinding {
   protocol: 'tcp' | 'udp';
 }
 
+export interface DeviceMapping {
+  pathOnHost: string;
+  pathInContainer: string;
+  /** cgroup access: a combination of r, w, m. */
+  permissions: string;
+}
+
 export interface ContainerConfig {
   id: string;
   name: string;
@@ -63,6 +70,18 @@ export interface ContainerConfig {
   healthcheck?: HealthConfig;
   log: { maxSize: number; maxFile: number };
   runtime: string;
+  /** --device: a host device node made in the container and allowed in its device cgroup. */
+  devices?: DeviceMapping[];
+  /** --device-cgroup-rule: "c|b|a MAJOR|*:MINOR|* [rwm]". */
+  deviceCgroupRules?: string[];
+  /** --pid: '' (its own namespace), 'host' or 'container:<name|id>'. */
+  pidMode?: string;
+  /** --ipc: '' / 'private' / 'shareable' (its own namespace) or 'host'. */
+  ipcMode?: string;
+  /** --uts: '' (its own namespace) or 'host'. */
+  utsMode?: string;
+  /** --oom-score-adj, -1000..1000. */
+  oomScoreAdj?: number;
   resources: {
     memory?: number;
     memorySwap?: number;

@@ -154,14 +154,19 @@ describe('mounts', () => {
     assert.throws(() => buildSpec(input({ mounts: [m, { ...m }] }), HOST), rejectsWith('invalid_argument'));
     assert.throws(() => buildSpec(input({ mounts: [{ ...m, destination: 'x' }] }), HOST), rejectsWith('invalid_argument'));
   });
-  it('--ipc host shares /dev/shm and /dev/mqueue', () => {
+  it('--ipc host shares /dev/shm and the host IPC namespace (its message queues through an mqueue mount)', () => {
     const s = buildSpec(input({ namespaces: { ipc: 'host' } }), HOST);
     assert.equal(s.mounts.find((m) => m.destination === '/dev/shm')?.source, '/dev/shm');
+    assert.equal(s.mounts.find((m) => m.destination === '/dev/mqueue')?.type, 'mqueue');
     assert.ok(!s.linux.namespaces.some((n) => n.type === 'ipc'));
   });
 });
 
 describe('namespaces', () => {
+  it('--pid container:NAME joins that pid namespace by path', () => {
+    const s = buildSpec(input({ namespaces: { pid: { path: '/proc/42/ns/pid' } } }), HOST);
+    assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'pid'), { type: 'pid', path: '/proc/42/ns/pid' });
+  });
   it('host, new and joined', () => {
     const s = buildSpec(input({ namespaces: { network: { path: '/var/run/netns/n1' }, pid: 'host', uts: 'host' } }), HOST);
     assert.deepEqual(s.linux.namespaces, [{ type: 'mount' }, { type: 'network', path: '/var/run/netns/n1' }, { type: 'ipc' }]);

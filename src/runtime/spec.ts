@@ -168,7 +168,8 @@ export interface SpecInput {
   tmpfs?: Record<string, string>;
   namespaces: {
     network?: { path?: string } | 'host' | 'new';
-    pid?: 'host' | 'new';
+    /** `{ path }`: join that namespace (--pid container:NAME). */
+    pid?: { path: string } | 'host' | 'new';
     ipc?: 'host' | 'new';
     uts?: 'host' | 'new';
     /** Default 'host' on cgroup v1 (as Docker), pass 'new' for v2. */
@@ -433,12 +434,13 @@ function defaultMounts(opts: { privileged: boolean; ipcHost: boolean }): OciMoun
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...sysRo] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', ...sysRo] },
   ];
+  // An mqueue file system shows the queues of the IPC namespace that mounts it: with --ipc host the
+  // host's, also where the host has no /dev/mqueue mounted.
+  mounts.push({ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] });
   if (opts.ipcHost) {
-    // Docker shares the host's /dev/shm and message queues with --ipc host.
-    mounts.push({ destination: '/dev/mqueue', type: 'bind', source: '/dev/mqueue', options: ['rbind', 'nosuid', 'noexec', 'nodev'] });
+    // Docker shares the host's /dev/shm with --ipc host.
     mounts.push({ destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'nosuid', 'noexec', 'nodev'] });
   } else {
-    mounts.push({ destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] });
     mounts.push({ destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=67108864'] });
   }
   return mounts;
@@ -595,7 +597,8 @@ export function buildSpec(input: SpecInput, host: HostFacts = hostFacts()): OciS
   const mounts = [...defaultMounts({ privileged, ipcHost }).filter((m) => !extraDests.has(m.destination)), ...sortedExtra];
 
   const namespaces: OciNamespace[] = [{ type: 'mount' }];
-  if (ns.pid !== 'host') namespaces.push({ type: 'pid' });
+  if (typeof ns.pid === 'object') namespaces.push({ type: 'pid', path: ns.pid.path });
+  else if (ns.pid !== 'host') namespaces.push({ type: 'pid' });
   if (ns.network === undefined || ns.network === 'new') namespaces.push({ type: 'network' });
   else if (ns.network !== 'host') namespaces.push(ns.network.path ? { type: 'network', path: ns.network.path } : { type: 'network' });
   if (!ipcHost) namespaces.push({ type: 'ipc' });

@@ -5,7 +5,7 @@
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../../cli/args.js';
 import type { CliContext } from '../../cli/context.js';
 import { alignColumns, formatRows, printPorts } from '../../cli/format.js';
-import { createOptionsFromFlags, readEnvFile, updateOptionsFromFlags, withConsoleSize } from '../../cli/run-options.js';
+import { checkCidfile, createOptionsFromFlags, readEnvFile, updateOptionsFromFlags, withConsoleSize, writeCidfile } from '../../cli/run-options.js';
 import type { CreateOptions } from '../../container/service.js';
 import type { StatsSample } from '../../container/stats.js';
 import { parseDetachKeys } from '../../container/attach.js';
@@ -299,7 +299,11 @@ const KIND_LETTER = ['C', 'A', 'D'];
 export const CONTAINER_COMMANDS: RemoteTable = {
   'container create': {
     run: async (c, ctx, p) => {
-      ctx.out(await createRemote(c, ctx, p, createOptionsFromFlags(p)));
+      const o = createOptionsFromFlags(p);
+      const cidfile = checkCidfile(p);
+      const id = await createRemote(c, ctx, p, o);
+      if (cidfile) writeCidfile(cidfile, id);
+      ctx.out(id);
       return 0;
     },
   },
@@ -309,7 +313,9 @@ export const CONTAINER_COMMANDS: RemoteTable = {
       const detach = bool(p, 'detach');
       if (detach && o.autoRemove === undefined) o.autoRemove = false;
       if (o.tty && !detach && !ctx.stdin.isTTY) throw new BerthError('invalid_argument', 'the input device is not a TTY');
+      const cidfile = checkCidfile(p);
       const id = await createRemote(c, ctx, p, o);
+      if (cidfile) writeCidfile(cidfile, id);
       try {
         if (detach) {
           await c.json('POST', `/containers/${id}/start`).catch((e: unknown) => {

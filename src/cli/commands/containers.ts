@@ -12,7 +12,7 @@ import { BerthError, invalidArgument, isNotFound } from '../../errors.js';
 import { humanSize } from '../../util/human.js';
 import { type ParsedArgs, bool, int, list, parseCpArg, str } from '../args.js';
 import type { CliContext } from '../context.js';
-import { createOptionsFromFlags, updateOptionsFromFlags, withConsoleSize } from '../run-options.js';
+import { checkCidfile, createOptionsFromFlags, updateOptionsFromFlags, withConsoleSize, writeCidfile } from '../run-options.js';
 import { goTime, parseFilterFlags, printJson } from './common.js';
 import { stdioWriter } from '../output.js';
 
@@ -41,10 +41,13 @@ export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   await (await import('./registry.js')).pullForRun(ctx, p, p.args[0] as string);
   const opts = createOptionsFromFlags(p);
+  const cidfile = checkCidfile(p);
   const rec = svc.create(opts);
+  if (cidfile) writeCidfile(cidfile, rec.config.id);
   ctx.out(rec.config.id);
   return 0;
 }
+
 
 export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
@@ -59,7 +62,9 @@ export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
     const warning = (await import('../../build/stale.js')).staleContextWarning(svc.engine, built, opts.image);
     if (warning) ctx.err(warning);
   }
+  const cidfile = checkCidfile(p);
   const rec = svc.create(opts);
+  if (cidfile) writeCidfile(cidfile, rec.config.id);
   if (detach) {
     await svc.start(rec.config.id);
     ctx.out(rec.config.id);
