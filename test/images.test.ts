@@ -71,6 +71,28 @@ describe('images: import, list, tag, rmi, history, save/load', { skip: process.g
     s.ok(['rmi', 'imported:1']);
   });
 
+  test('save -o and export -o write into a device or a symlink in place (never replacing it), a regular file whole', () => {
+    const dev = path.join(s.dir, 'nulldev');
+    fs.rmSync(dev, { force: true });
+    assert.equal(spawnSync('mknod', [dev, 'c', '1', '3']).status, 0, 'a /dev/null node of our own');
+    s.ok(['save', '-o', dev, 'busybox']);
+    assert.ok(fs.statSync(dev).isCharacterDevice(), 'save -o kept the device node');
+    s.ok(['create', '--name', 'exp-o', 'busybox', 'true']);
+    s.ok(['export', '-o', dev, 'exp-o']);
+    assert.ok(fs.statSync(dev).isCharacterDevice(), 'export -o kept the device node');
+    const target = path.join(s.dir, 'real.tar');
+    const link = path.join(s.dir, 'link.tar');
+    fs.rmSync(target, { force: true });
+    fs.rmSync(link, { force: true });
+    fs.writeFileSync(target, '');
+    fs.symlinkSync(target, link);
+    s.ok(['export', '-o', link, 'exp-o']);
+    assert.ok(fs.lstatSync(link).isSymbolicLink(), 'the symlink stays');
+    assert.ok(fs.statSync(target).size > 1024, 'the archive went where the link points');
+    s.ok(['rm', 'exp-o']);
+    assert.notEqual(s.run(['save', '-o', s.dir, 'busybox']).code, 0, 'a directory is refused');
+  });
+
   test('save -> load into a fresh store keeps the image ID; OCI archive is readable by skopeo', () => {
     const archive = path.join(s.dir, 'bb.tar');
     s.ok(['save', '-o', archive, 'busybox']);

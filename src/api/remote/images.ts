@@ -162,13 +162,8 @@ export async function saveTo(ctx: CliContext, res: NodeJS.ReadableStream, output
     await pipeline(res, ctx.stdout, { end: false });
     return;
   }
-  const tmp = `${output}.tmp-${process.pid}`;
-  try {
-    await pipeline(res, fs.createWriteStream(tmp));
-    fs.renameSync(tmp, output);
-  } finally {
-    fs.rmSync(tmp, { force: true });
-  }
+  const { writeOutputFile } = await import('../../util/output-file.js');
+  await writeOutputFile(output, (out) => pipeline(res, out));
 }
 
 export const IMAGE_COMMANDS: RemoteTable = {

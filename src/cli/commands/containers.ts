@@ -586,13 +586,8 @@ export async function exportContainer(ctx: CliContext, p: ParsedArgs): Promise<n
   const out = str(p, 'output');
   if (!out && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   if (out) {
-    const tmp = `${out}.tmp-${process.pid}`;
-    try {
-      await exp(svc, p.args[0] as string, fs.createWriteStream(tmp));
-      fs.renameSync(tmp, out);
-    } finally {
-      fs.rmSync(tmp, { force: true });
-    }
+    const { writeOutputFile } = await import('../../util/output-file.js');
+    await writeOutputFile(out, (w) => exp(svc, p.args[0] as string, w));
   } else await exp(svc, p.args[0] as string, ctx.stdout);
   return 0;
 }

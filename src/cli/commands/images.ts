@@ -233,13 +233,8 @@ export async function saveImages(ctx: CliContext, p: ParsedArgs): Promise<number
   if (!output && ctx.stdout.isTTY) throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
   for (const a of p.args) engine.images.resolve(a);
   if (output) {
-    const tmp = `${output}.tmp-${process.pid}`;
-    try {
-      await saveImages(engine, p.args, fs.createWriteStream(tmp), format);
-      fs.renameSync(tmp, output);
-    } finally {
-      fs.rmSync(tmp, { force: true });
-    }
+    const { writeOutputFile } = await import('../../util/output-file.js');
+    await writeOutputFile(output, (out) => saveImages(engine, p.args, out, format));
   } else {
     await saveImages(engine, p.args, ctx.stdout, format);
   }
