@@ -312,6 +312,35 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     assert.doesNotMatch(again.stderr, /CACHED/);
   });
 
+  it('writes the result\'s files with --output: a directory (existing entries and symlinks replaced, not followed) or a tar', () => {
+    const dir = ctxDir({
+      Dockerfile: 'FROM busybox AS b\nRUN mkdir -p /out/sub && echo art > /out/sub/a.txt && chmod 640 /out/sub/a.txt && ln -s sub/a.txt /out/link && ln -s /etc /out/etc\nFROM scratch\nCOPY --from=b /out/ /\n',
+    });
+    const dest = path.join(store.dir, 'out-dir');
+    const outside = path.join(store.dir, 'outside');
+    fs.rmSync(dest, { recursive: true, force: true });
+    fs.mkdirSync(outside, { recursive: true });
+    fs.mkdirSync(dest);
+    // A symlink already in the destination where the image has a directory: replaced, never written through.
+    fs.symlinkSync(outside, path.join(dest, 'sub'));
+    store.ok(['build', '-q', '-o', dest, dir]);
+    assert.equal(fs.readFileSync(path.join(dest, 'sub', 'a.txt'), 'utf8'), 'art\n');
+    assert.equal(fs.statSync(path.join(dest, 'sub', 'a.txt')).mode & 0o777, 0o640);
+    assert.equal(fs.readlinkSync(path.join(dest, 'link')), 'sub/a.txt');
+    assert.equal(fs.readlinkSync(path.join(dest, 'etc')), '/etc', 'an absolute link is copied as a link');
+    assert.deepEqual(fs.readdirSync(outside), [], 'nothing went through the old symlink');
+    const tarFile = path.join(store.dir, 'out.tar');
+    store.ok(['build', '-q', '--output', `type=tar,dest=${tarFile}`, dir]);
+    const listing = spawnSync('tar', ['tf', tarFile], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).sort();
+    assert.deepEqual(listing, ['etc', 'link', 'sub/', 'sub/a.txt']);
+    const piped = spawnSync(BIN, store.args(['build', '-q', '-o', '-', dir]), { maxBuffer: 16 << 20 });
+    assert.equal(piped.status, 0, piped.stderr.toString());
+    assert.equal(piped.stdout.readUInt32BE(piped.stdout.length - 4), 0, 'stdout is the tar alone (its zero end blocks last), no image ID after it');
+    const bad = store.run(['build', '-q', '-o', 'type=registry', dir]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /type "registry" is not supported/);
+  });
+
   it('fails a RUN with its output and exit code, tagging nothing and leaving nothing behind', () => {
     const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN echo before\nRUN echo oops; exit 3\n' });
     const r = store.run(['build', '--progress', 'plain', '-t', 'bad:1', dir]);

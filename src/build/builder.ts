@@ -703,7 +703,7 @@ function atLine(e: unknown, filename: string, line: number): BerthError {
  * container's root file system it has no init layer: nothing (no /.dockerenv, no empty /etc/hosts)
  * that the stage itself does not have can leak into a COPY --from.
  */
-async function mountedRoot(engine: Engine, top: Digest | null, key: string): Promise<CopySourceRoot> {
+export async function mountedRoot(engine: Engine, top: Digest | null, key: string): Promise<CopySourceRoot> {
   const { mountRootfs, prepareMounts, unmountRootfs } = await import('../snapshot/overlay.js');
   const tmp = stepTempDir(engine);
   const dirs = { upper: path.join(tmp, 'upper'), work: path.join(tmp, 'work'), merged: path.join(tmp, 'merged'), init: path.join(tmp, 'init') };

@@ -104,6 +104,9 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     }
     const tags = list(p, 'tag');
     for (const t of tags) parseReference(t);
+    const outputFlag = str(p, 'output');
+    const output = outputFlag !== undefined ? (await import('../../build/output.js')).parseBuildOutput(outputFlag) : undefined;
+    if (output?.type === 'tar' && output.dest === '-' && ctx.stdout.isTTY) throw invalidArgument('refusing to write the build output (a tar) to a terminal: redirect it or give dest=FILE');
     const sde = buildArgs.SOURCE_DATE_EPOCH ?? process.env.SOURCE_DATE_EPOCH;
     if (sde !== undefined && !/^\d+$/.test(sde)) throw invalidArgument(`invalid SOURCE_DATE_EPOCH "${sde}": use seconds since the epoch`);
     const live = progress === 'tty' || (progress === 'auto' && ctx.stderr.isTTY === true);
@@ -143,9 +146,11 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
       ctx.err(`writing image ${result.image.id} done`);
       for (const t of tags) ctx.err(`naming to ${familiarString(withDefaultTag(parseReference(t)))} done`);
     }
+    if (output) await (await import('../../build/output.js')).exportBuildOutput(engine, result.image, output, ctx.stdout);
     const iid = str(p, 'iidfile');
     if (iid) fs.writeFileSync(iid, result.image.id);
-    if (quiet) ctx.out(result.image.id);
+    // The tar of `-o -` owns stdout.
+    if (quiet && !(output?.type === 'tar' && output.dest === '-')) ctx.out(result.image.id);
     return 0;
   } catch (e) {
     if (e instanceof BerthError) throw e;
