@@ -69,7 +69,7 @@ function copyTree(from: string, to: string): void {
     const st = fs.lstatSync(src);
     if (st.isDirectory()) {
       if (existing && !existing.isDirectory()) fs.rmSync(dst, { force: true });
-      if (!existing || !existing.isDirectory()) fs.mkdirSync(dst);
+      if (!existing?.isDirectory()) fs.mkdirSync(dst);
       copyTree(src, dst);
       fs.chmodSync(dst, st.mode & 0o7777);
       fs.utimesSync(dst, st.atime, st.mtime);
