@@ -341,6 +341,28 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     assert.match(bad.stderr, /type "registry" is not supported/);
   });
 
+  it('RUN reaches the network by default (the default bridge network, as docker builds); --network none and RUN --network=none do not', () => {
+    store.ok(['run', '-d', '--name', 'bweb', 'busybox', 'sh', '-c', 'while true; do echo from-web | nc -l -p 8080; done']);
+    try {
+      const ip = JSON.parse(store.ok(['inspect', 'bweb']))[0].NetworkSettings.IPAddress as string;
+      assert.match(ip, /^\d+\.\d+\.\d+\.\d+$/);
+      const dir = ctxDir({
+        Dockerfile: 'FROM busybox\nARG IP\nRUN for i in 1 2 3 4 5 6 7 8 9 10; do nc -w 3 $IP 8080 > /got && [ -s /got ] && exit 0; sleep 0.3; done; exit 1\nRUN --network=none sh -c \'nc -w 2 $IP 8080 && echo reached || echo isolated\' > /none\n',
+      });
+      const b = store.run(['build', '-q', '--build-arg', `IP=${ip}`, '-t', 'bnet:1', dir]);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal(cat('bnet:1', '/got'), 'from-web\n');
+      assert.equal(cat('bnet:1', '/none'), 'isolated\n');
+      const off = store.run(['build', '-q', '--no-cache', '--network', 'none', '--build-arg', `IP=${ip}`, dir]);
+      assert.notEqual(off.code, 0, 'build --network none: the first RUN cannot fetch');
+      const nsDir = path.join(store.runroot, 'netns');
+      assert.deepEqual((fs.existsSync(nsDir) ? fs.readdirSync(nsDir) : []).filter((f) => f.startsWith('berth-build-')), [], 'the steps\' namespaces are gone');
+      assert.doesNotMatch(store.ok(['system', 'check', '--quick']), /build step/);
+    } finally {
+      store.run(['rm', '-f', 'bweb']);
+    }
+  });
+
   it('fails a RUN with its output and exit code, tagging nothing and leaving nothing behind', () => {
     const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN echo before\nRUN echo oops; exit 3\n' });
     const r = store.run(['build', '--progress', 'plain', '-t', 'bad:1', dir]);

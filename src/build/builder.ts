@@ -64,6 +64,8 @@ export interface BuildOptions {
   platform?: string;
   /** id -> host file, for RUN --mount=type=secret. */
   secrets?: Record<string, string>;
+  /** RUN's network when the instruction names none (build --network); default: the default bridge network. */
+  network?: 'default' | 'none' | 'host';
   /** id -> SSH agent socket, for RUN --mount=type=ssh (build --ssh; see build/ssh-agent.ts). */
   ssh?: Record<string, string>;
   /** Seconds; clamps file times and fixes every timestamp, so the same input gives the same digest. */
@@ -458,8 +460,10 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       const shown = [...args].map(([k, v]) => `${k}=${v}`);
       const createdBy = `RUN ${shown.length ? `|${shown.length} ${shown.join(' ')} ` : ''}${argv.join(' ')}`;
       const mountsDesc = cmd.mounts.map((m) => ({ ...m }));
+      // RUN --network, else build --network, else the default bridge network (as docker's builds).
+      const runNetwork = cmd.network ?? opts.network ?? 'default';
       return {
-        desc: { cmd: 'RUN', argv, script: script?.data ?? null, args: shown, mounts: mountsDesc, network: cmd.network ?? 'default', security: cmd.security ?? 'sandbox', user: c.User ?? '', wd: c.WorkingDir ?? '' },
+        desc: { cmd: 'RUN', argv, script: script?.data ?? null, args: shown, mounts: mountsDesc, network: runNetwork, security: cmd.security ?? 'sandbox', user: c.User ?? '', wd: c.WorkingDir ?? '' },
         createdBy,
         execute: async (lease: Lease, log: (s: 'stdout' | 'stderr', l: string) => void): Promise<LayerRef> => {
           const tmp = stepTempDir(engine);
@@ -483,7 +487,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
               env: [...env, ...argEnv, ...sshEnv],
               cwd: c.WorkingDir || '/',
               user: c.User ?? '',
-              network: cmd.network === 'host' ? 'host' : 'none',
+              network: runNetwork,
               mounts: mounts.filter((m) => m.type === 'tmpfs' || m.source !== undefined).map(({ ssh: _ssh, ...m }) => m),
               insecure: cmd.security === 'insecure',
               onOutput: log,

@@ -17,24 +17,15 @@ import { cgroupPaths, removeCgroup } from '../runtime/cgroups.js';
 import { OciRuntime } from '../runtime/oci-runtime.js';
 import { unmountRootfs } from '../snapshot/overlay.js';
 import { pidAlive } from '../util/process.js';
-import { BUILD_CONTAINER_PREFIX } from './executor.js';
+import { BUILD_CONTAINER_PREFIX, ownerPid } from '../util/owner-pid.js';
 
 /** Leftovers without an owner pid in their name (older Berth) count as dead after this. */
 const LEGACY_AGE_MS = 60_000;
 
 
-/** Owner pid encoded at the start of `name` (after `prefix`), or undefined. */
-function ownerOf(name: string, prefix = ''): number | undefined {
-  if (!name.startsWith(prefix)) return undefined;
-  const m = /^(\d+)-/.exec(name.slice(prefix.length));
-  const pid = m ? Number(m[1]) : undefined;
-  // Older names started with a timestamp: not a pid (Linux's pid_max is at most 2^22).
-  return pid !== undefined && pid > 0 && pid <= 4_194_304 ? pid : undefined;
-}
-
 /** True when the thing named `name` belongs to a builder that is gone. */
 function orphaned(name: string, prefix: string, file: string): boolean {
-  const pid = ownerOf(name, prefix);
+  const pid = ownerPid(name, prefix);
   if (pid !== undefined) return !pidAlive(pid);
   try {
     return Date.now() - fs.lstatSync(file).mtimeMs > LEGACY_AGE_MS;

@@ -24,7 +24,8 @@ import { mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
 import { x32AbiAvailable } from '../sys/libc.js';
 
 /** Runtime containers (and their cgroups) of RUN steps are named <prefix><builder pid>-<random>. */
-export const BUILD_CONTAINER_PREFIX = 'berth-build-';
+export { BUILD_CONTAINER_PREFIX } from '../util/owner-pid.js';
+import { BUILD_CONTAINER_PREFIX } from '../util/owner-pid.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -144,7 +145,8 @@ export interface RunInput {
   env: string[];
   cwd: string;
   user: string;
-  network: 'none' | 'host';
+  /** 'default': the default bridge network, as docker's builds (RUN --network=default). */
+  network: 'default' | 'none' | 'host';
   mounts: ResolvedRunMount[];
   /** true for RUN --security=insecure (all capabilities, no seccomp). */
   insecure?: boolean;
@@ -170,7 +172,9 @@ export async function runStep(engine: Engine, tmp: string, input: RunInput): Pro
   const id = `${BUILD_CONTAINER_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}`;
   const runtime = new OciRuntime({ binary: engine.options.runtime ?? 'runc', root: path.join(engine.paths.runtimeState, 'build') });
   mountRootfs(engine.layers, input.top, dirs);
+  let network: { netnsPath: string; release(): void } | undefined;
   try {
+    if (input.network === 'default') network = (await import('../network/service.js')).attachBuildStep(engine, id);
     const user = resolveUser(dirs.merged, input.user);
     const env = [...input.env];
     if (!env.some((e) => e.startsWith('PATH='))) env.unshift(`PATH=${DEFAULT_PATH}`);
@@ -220,7 +224,7 @@ export async function runStep(engine: Engine, tmp: string, input: RunInput): Pro
         privileged: input.insecure ?? false,
         seccomp: input.insecure ? 'unconfined' : defaultSeccomp({ caps, x32Abi: x32AbiAvailable() }),
         mounts,
-        namespaces: { network: input.network === 'host' ? 'host' : 'new' },
+        namespaces: { network: input.network === 'host' ? 'host' : network ? { path: network.netnsPath } : 'new' },
         resources: {},
         cgroupsPath: `${engine.paths.cgroupParent}/${id}`,
       },
@@ -241,6 +245,7 @@ export async function runStep(engine: Engine, tmp: string, input: RunInput): Pro
     }
     return { exitCode, upper: dirs.upper };
   } finally {
+    network?.release();
     unmountRootfs(dirs.merged);
   }
 }

@@ -10,6 +10,7 @@ import { cniReleaseAddress } from './cni.js';
 import { containersWithPortRules, removePortRules } from './firewall.js';
 import { releaseNetwork, teardownContainerNetwork, type ContainerNetworkState } from './service.js';
 import { NetworkStore, ipamDataDir, netnsDir } from './store.js';
+import { BUILD_CONTAINER_PREFIX, liveBuildStep } from '../util/owner-pid.js';
 
 registerCheck((engine, repair, add) => {
   const report = (kind: string, detail: string, fix: () => void) => {
@@ -33,8 +34,9 @@ registerCheck((engine, repair, add) => {
   }
   const nsDir = netnsDir(engine);
   for (const id of fs.existsSync(nsDir) ? fs.readdirSync(nsDir) : []) {
-    if (live.get(id)?.netns === path.join(nsDir, id)) continue;
-    report('network', `network namespace of ${containers.some((c) => c.config.id === id) ? 'stopped' : 'unknown'} container ${id.slice(0, 12)}`, () => {
+    if (live.get(id)?.netns === path.join(nsDir, id) || liveBuildStep(id)) continue;
+    const whose = id.startsWith(BUILD_CONTAINER_PREFIX) ? `build step ${id} of a build that died` : `${containers.some((c) => c.config.id === id) ? 'stopped' : 'unknown'} container ${id.slice(0, 12)}`;
+    report('network', `network namespace of ${whose}`, () => {
       const errors = releaseNetwork(engine, id, { netns: path.join(nsDir, id) });
       if (errors.length) throw new Error(errors.join('; '));
     });
@@ -53,6 +55,7 @@ registerCheck((engine, repair, add) => {
       } catch {
         continue;
       }
+      if (liveBuildStep(owner)) continue;
       const st = live.get(owner);
       if (st && Object.values(st.networks).some((e) => e.IPAddress === f || e.GlobalIPv6Address === f)) continue;
       report('network', `address ${f} on network ${n.name} reserved for a container that is not running (${owner.slice(0, 12)})`, () =>

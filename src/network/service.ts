@@ -681,6 +681,34 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
 }
 
 /**
+ * The network of one build step (RUN without --network: docker's builds reach the network by
+ * default): a namespace at <runroot>/netns/<id> on the default bridge network with an address of its
+ * own, NATed out like a container's. Nothing is recorded in the containers table: `release`
+ * (idempotent, never throws) gives the address back and deletes the namespace; the step id carries
+ * the builder's pid, so `system check` releases a killed build's leftovers and never a running one's.
+ */
+export function attachBuildStep(engine: Engine, id: string): { netnsPath: string; release(): void } {
+  const n = new NetworkService(engine).resolve(DEFAULT_NETWORK);
+  const netnsPath = path.join(netnsDir(engine), id);
+  const dataDir = ipamDataDir(engine);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    releaseNetwork(engine, id, { netns: netnsPath, networks: { [n.name]: { NetworkID: n.id, Interface: 'eth0' } as Endpoint } });
+  };
+  try {
+    ensureBridge(engine, n, false);
+    createNetns(netnsPath);
+    cniAdd(n, dataDir, { id, netns: netnsPath, ifname: 'eth0' });
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return { netnsPath, release };
+}
+
+/**
  * Releases what setupContainerNetwork made for the container's last run: port rules, addresses,
  * the namespace (which takes the veths with it), and its entries in peers' hosts files.
  * With `startedAt`, only the run that started then (a newer run's network stays). Never throws.

@@ -85,6 +85,7 @@ async function buildRemote(c: ApiClient, ctx: CliContext, p: ParsedArgs): Promis
   if (bool(p, 'no-cache')) q.set('nocache', '1');
   if (bool(p, 'pull')) q.set('pull', '1');
   if (str(p, 'target')) q.set('target', str(p, 'target') as string);
+  if (str(p, 'network')) q.set('networkmode', str(p, 'network') as string);
   if (str(p, 'platform')) q.set('platform', str(p, 'platform') as string);
   const { plainRenderer, ttyRenderer } = await import('../../cli/commands/build.js');
   const live = progress === 'tty' || (progress === 'auto' && ctx.stderr.isTTY === true);

@@ -130,6 +130,12 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     };
     const target = str(p, 'target');
     if (target) opts.target = target;
+    const network = str(p, 'network');
+    if (network !== undefined) {
+      const mode = network === 'bridge' ? 'default' : network;
+      if (mode !== 'default' && mode !== 'none' && mode !== 'host') throw invalidArgument(`network mode "${network}" not supported by build: use default, none or host`);
+      opts.network = mode;
+    }
     const platform = str(p, 'platform');
     if (platform) opts.platform = platform;
     if (sde !== undefined) opts.sourceDateEpoch = Number(sde);
