@@ -189,6 +189,7 @@ export async function runStep(engine: Engine, tmp: string, input: RunInput): Pro
     } catch {
       /* none on the host */
     }
+    if (network) resolv = (await import('../network/resolv.js')).containerResolvConf(resolv);
     fs.writeFileSync(path.join(etc, 'resolv.conf'), resolv);
     const mounts: OciMount[] = [
       { destination: '/etc/hostname', type: 'bind', source: path.join(etc, 'hostname'), options: ['rbind', 'rprivate'] },

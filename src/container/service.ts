@@ -31,6 +31,7 @@ import {
   initialState,
 } from './types.js';
 import { resolveUser } from './user.js';
+import { containerResolvConf } from '../network/resolv.js';
 import { setupContainerNetwork, teardownContainerNetwork, validateNetworkMode, validateStaticAddresses } from '../network/service.js';
 import { parseLocalOptions, releaseVolumeMounts } from '../volume/mounts.js';
 import { berthBin } from '../util/berth-bin.js';
@@ -604,6 +605,8 @@ export class ContainerService {
     } catch {
       /* no host resolver config */
     }
+    // A namespace of its own cannot reach the host's loopback resolvers (none has no network at all).
+    if (c.network.mode !== 'host' && c.network.mode !== 'none' && !c.network.mode.startsWith('container:')) resolv = containerResolvConf(resolv);
     if (c.network.dns.length || c.network.dnsSearch.length || c.network.dnsOptions.length) {
       const kept = resolv.split('\n').filter((l) => !(c.network.dns.length && l.startsWith('nameserver')) && !(c.network.dnsSearch.length && l.startsWith('search')) && !(c.network.dnsOptions.length && l.startsWith('options')));
       resolv = [
