@@ -553,7 +553,12 @@ export class ContainerService {
   /** The host devices of --device as the spec takes them, read from the nodes now (they may have changed since create). */
   private deviceInputs(rec: ContainerRecord): DeviceInput[] {
     return (rec.config.devices ?? []).map((dev) => {
-      const st = fs.statSync(dev.pathOnHost);
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(dev.pathOnHost);
+      } catch (e) {
+        throw failedPrecondition(`error gathering device information while adding custom device "${dev.pathOnHost}": ${(e as Error).message}`);
+      }
       const rdev = st.rdev;
       return {
         path: dev.pathInContainer,
