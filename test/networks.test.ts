@@ -95,6 +95,25 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     }
   });
 
+  test('--link on the default bridge: the linked container by alias and name in /etc/hosts; it must exist and run', () => {
+    s.ok(['run', '-d', '--name', 'ldb', 'busybox', 'sh', '-c', 'while true; do echo db-here | nc -l -p 5432; done']);
+    try {
+      const out = s.ok(['run', '--rm', '--link', 'ldb:database', 'busybox', 'sh', '-c', 'for i in 1 2 3 4 5 6 7 8 9 10; do nc database 5432 && exit 0; sleep 0.3; done; exit 1']);
+      assert.equal(out.trim(), 'db-here');
+      s.ok(['create', '--name', 'lweb', '--link', 'ldb', 'busybox', 'true']);
+      assert.deepEqual(JSON.parse(s.ok(['inspect', 'lweb']))[0].HostConfig.Links, ['/ldb:/lweb/ldb']);
+      s.ok(['stop', '-t', '0', 'ldb']);
+      const down = s.run(['start', 'lweb']);
+      assert.equal(down.code, 1);
+      assert.match(down.stderr, /Cannot link to a non running container: \/ldb AS \/lweb\/ldb/);
+      const missing = s.run(['run', '--rm', '--link', 'nosuch', 'busybox', 'true']);
+      assert.equal(missing.code, 125);
+      assert.match(missing.stderr, /No such container: nosuch/);
+    } finally {
+      s.run(['rm', '-f', 'ldb', 'lweb']);
+    }
+  });
+
   test('containers on a user network reach each other by name and alias over TCP', async () => {
     s.ok(['network', 'create', 'appnet']);
     s.ok(['run', '-d', '--name', 'srv', '--network', 'appnet', '--network-alias', 'db', 'busybox', 'sh', '-c', 'while true; do echo pong | nc -l -p 8080; done']);

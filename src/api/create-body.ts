@@ -194,6 +194,8 @@ function applyHostConfig(o: CreateOptions, h: Obj): void {
   if (dnsOptions) network.dnsOptions = dnsOptions;
   const extra = optStrList(h, 'ExtraHosts', f('ExtraHosts'));
   if (extra) network.extraHosts = extra;
+  const links = optStrList(h, 'Links', f('Links'));
+  if (links?.length) network.links = links;
   if (Object.keys(network).length) o.network = network;
   const rp = optObj(h, 'RestartPolicy', f('RestartPolicy'));
   if (rp) {
@@ -339,6 +341,7 @@ export function createBodyFromOptions(o: CreateOptions): { body: Obj; name: stri
   put(h, 'DnsSearch', n.dnsSearch);
   put(h, 'DnsOptions', n.dnsOptions);
   put(h, 'ExtraHosts', n.extraHosts);
+  put(h, 'Links', n.links);
   if (o.restartPolicy) h.RestartPolicy = { Name: o.restartPolicy.name, MaximumRetryCount: o.restartPolicy.maximumRetryCount };
   put(h, 'AutoRemove', o.autoRemove);
   if (o.ulimits) h.Ulimits = o.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard }));

@@ -108,6 +108,7 @@ const RUN_FLAGS: FlagSpec[] = [
   { name: 'dns-search', type: 'list', description: 'Set custom DNS search domains' },
   { name: 'dns-option', type: 'list', description: 'Set DNS options' },
   { name: 'add-host', type: 'list', description: 'Add a custom host-to-IP mapping (host:ip)' },
+  { name: 'link', type: 'list', description: 'Add link to another container (NAME[:ALIAS]): its address in /etc/hosts' },
   { name: 'publish', short: 'p', type: 'list', description: "Publish a container's port(s) to the host" },
   { name: 'publish-all', short: 'P', type: 'bool', description: 'Publish all exposed ports to random ports' },
   { name: 'expose', type: 'list', description: 'Expose a port or a range of ports' },

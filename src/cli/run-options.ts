@@ -305,6 +305,8 @@ export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
       return `${h.slice(0, k)}:${h.slice(k + 1)}`;
     }),
   };
+  const links = list(p, 'link');
+  if (links.length) o.network.links = links;
   if (net !== undefined) o.network.mode = net === 'default' ? 'bridge' : net;
   const ip = str(p, 'ip');
   if (ip !== undefined) o.network.ip = ip;

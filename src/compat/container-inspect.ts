@@ -23,6 +23,13 @@ export function portMap(rec: ContainerRecord): Record<string, { HostIp: string; 
   return m;
 }
 
+/** A link as docker shows it: `/<linked container's name>:/<this container's name>/<alias>`. */
+function linkForInspect(svc: ContainerService, link: string, self: string): string {
+  const [id, alias] = link.split(':') as [string, string];
+  const target = svc.store.get(id)?.config.name ?? id.slice(0, 12);
+  return `/${target}:/${self}/${alias}`;
+}
+
 export function dockerContainerInspect(svc: ContainerService, rec: ContainerRecord, opts: { size?: boolean } = {}): Record<string, unknown> {
   const c = rec.config;
   const s = rec.state;
@@ -87,6 +94,8 @@ export function dockerContainerInspect(svc: ContainerService, rec: ContainerReco
       DnsOptions: c.network.dnsOptions,
       DnsSearch: c.network.dnsSearch,
       ExtraHosts: c.network.extraHosts.length ? c.network.extraHosts : null,
+      // docker's form: /<linked name>:/<this name>/<alias>.
+      Links: c.network.links?.length ? c.network.links.map((l) => linkForInspect(svc, l, c.name)) : null,
       Privileged: c.security.privileged,
       PublishAllPorts: false,
       ReadonlyRootfs: c.readOnly,

@@ -232,6 +232,7 @@ export class ContainerService {
     if (healthcheck && !(healthcheck.Test?.[0] === 'NONE')) config.healthcheck = healthcheck;
     if (opts.shmSize) config.shmSize = opts.shmSize;
     if (config.tty && opts.consoleSize) config.consoleSize = opts.consoleSize;
+    if (opts.network?.links?.length) config.network.links = this.resolveLinks(opts.network.links, config.network.mode);
     if (opts.network?.ip) config.network.ip = opts.network.ip;
     if (opts.network?.ip6) config.network.ip6 = opts.network.ip6;
     for (const s of opts.securityOpt ?? []) {
@@ -536,6 +537,22 @@ export class ContainerService {
       if (!Number.isInteger(opts.oomScoreAdj) || opts.oomScoreAdj < -1000 || opts.oomScoreAdj > 1000) throw invalidArgument(`Invalid value ${opts.oomScoreAdj}, range for oom score adj is [-1000, 1000]`);
       config.oomScoreAdj = opts.oomScoreAdj;
     }
+  }
+
+  /**
+   * `--link NAME[:ALIAS]` as "<id>:<alias>" (the alias defaults to the name): the container must exist
+   * now, and links need a network of the container's own (not none, host or container:).
+   */
+  private resolveLinks(links: string[], mode: string): string[] {
+    if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) throw invalidArgument(`conflicting options: --link and --network ${mode}`);
+    return links.map((l) => {
+      const [name, alias] = l.replace(/^\//, '').split(':') as [string, string | undefined];
+      if (!name) throw invalidArgument(`invalid link "${l}": use NAME[:ALIAS]`);
+      const target = this.store.resolve(name);
+      const a = (alias ?? target.config.name).replace(/^.*\//, '');
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(a)) throw invalidArgument(`invalid link alias "${a}"`);
+      return `${target.config.id}:${a}`;
+    });
   }
 
   /** The PID namespace of the spec: the host's, another running container's, or a new one. */

@@ -106,7 +106,9 @@ export interface ContainerConfig {
     ip6?: string;
     /** Fixed addresses asked for by `network connect --ip/--ip6` on networks joined later, by network name. */
     staticAddresses?: Record<string, { ip?: string; ip6?: string }>;
-    dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[] };
+    dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[];
+    /** --link: "<container id>:<alias>"; the linked container's address goes into /etc/hosts at start. */
+    links?: string[] };
   ports: PortBinding[];
   exposedPorts: string[];
   mounts: MountSpec[];

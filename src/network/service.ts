@@ -670,7 +670,7 @@ export async function setupContainerNetwork(engine: Engine, rec: ContainerRecord
         cs.updateState(id, (s) => ({ ...s, network: { ...st } as unknown as Record<string, unknown> }));
       }
     }
-    fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, peersOf(engine, rec, nets), st.globalIPv6Address));
+    fs.writeFileSync(hostsPath(engine, id), renderHosts(rec, st.ipAddress, [...linkPeers(engine, rec, st), ...peersOf(engine, rec, nets)], st.globalIPv6Address));
     mark('network: ports and hosts');
   } catch (e) {
     teardownContainerNetwork(engine, id);
@@ -780,6 +780,26 @@ function peersOf(engine: Engine, rec: ContainerRecord, nets: NetworkRecord[]): H
       if (ep.IPAddress) out.push({ ip: ep.IPAddress, names: ep.DNSNames ?? [c.config.name] });
       if (ep.GlobalIPv6Address) out.push({ ip: ep.GlobalIPv6Address, names: ep.DNSNames ?? [c.config.name] });
     }
+  }
+  return out;
+}
+
+/**
+ * `--link`ed containers for /etc/hosts: each must run (docker's message otherwise), and is reached at
+ * its address on a network both share, else at its primary one; named by alias, name and short id.
+ */
+function linkPeers(engine: Engine, rec: ContainerRecord, own: ContainerNetworkState): HostsPeer[] {
+  const out: HostsPeer[] = [];
+  const cs = new ContainerStore(engine.db);
+  for (const l of rec.config.network.links ?? []) {
+    const [targetId, alias] = l.split(':') as [string, string];
+    const t = cs.get(targetId);
+    if (!t || t.state.status !== 'running') throw conflict(`Cannot link to a non running container: /${t?.config.name ?? targetId.slice(0, 12)} AS /${rec.config.name}/${alias}`);
+    const eps = endpoints(t);
+    const shared = eps.find((e) => Object.values(own.networks).some((o) => o.NetworkID === e.NetworkID));
+    const ip = shared?.IPAddress || (t.state.network as ContainerNetworkState | undefined)?.ipAddress;
+    if (!ip) throw conflict(`Cannot link to /${t.config.name}: it has no network address`);
+    out.push({ ip, names: [...new Set([alias, t.config.name, t.config.id.slice(0, 12)])] });
   }
   return out;
 }
