@@ -794,7 +794,7 @@ function linkPeers(engine: Engine, rec: ContainerRecord, own: ContainerNetworkSt
   for (const l of rec.config.network.links ?? []) {
     const [targetId, alias] = l.split(':') as [string, string];
     const t = cs.get(targetId);
-    if (!t || t.state.status !== 'running') throw conflict(`Cannot link to a non running container: /${t?.config.name ?? targetId.slice(0, 12)} AS /${rec.config.name}/${alias}`);
+    if (t?.state.status !== 'running') throw conflict(`Cannot link to a non running container: /${t?.config.name ?? targetId.slice(0, 12)} AS /${rec.config.name}/${alias}`);
     const eps = endpoints(t);
     const shared = eps.find((e) => Object.values(own.networks).some((o) => o.NetworkID === e.NetworkID));
     const ip = shared?.IPAddress || (t.state.network as ContainerNetworkState | undefined)?.ipAddress;
