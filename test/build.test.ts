@@ -310,6 +310,12 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     const again = store.run(['build', '--progress', 'plain', '--build-arg', 'N=1', '-t', 'cmnt:2', dir]);
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stderr, /CACHED/);
+    // What a prune killed mid-delete leaves: system check names it, --repair removes it.
+    const half = path.join(store.root, 'cache', 'build-mounts', `${Buffer.from('gone').toString('base64url')}.trash-4194300`);
+    fs.mkdirSync(path.join(half, 'sub'), { recursive: true });
+    assert.match(store.run(['system', 'check', '--quick']).stdout, /problem: build: half-deleted RUN cache mount directory/);
+    store.ok(['system', 'check', '--quick', '--repair']);
+    assert.equal(fs.existsSync(half), false);
   });
 
   it('writes the result\'s files with --output: a directory (existing entries and symlinks replaced, not followed) or a tar', () => {

@@ -9,8 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Engine } from '../engine/engine.js';
-import { registerUsage } from '../engine/system.js';
-import { dirSize } from '../engine/system.js';
+import { dirSize, registerUsage } from '../engine/system.js';
 import { LOCK_EX, LOCK_SH, flock, tryFlock } from '../sys/libc.js';
 import { removeTree } from '../util/remove-tree.js';
 

@@ -17,6 +17,7 @@ import { cgroupPaths, removeCgroup } from '../runtime/cgroups.js';
 import { OciRuntime } from '../runtime/oci-runtime.js';
 import { unmountRootfs } from '../snapshot/overlay.js';
 import { pidAlive } from '../util/process.js';
+import { removeTree } from '../util/remove-tree.js';
 import { BUILD_CONTAINER_PREFIX, ownerPid } from '../util/owner-pid.js';
 
 /** Leftovers without an owner pid in their name (older Berth) count as dead after this. */
@@ -103,7 +104,15 @@ export async function checkBuildLeftovers(engine: Engine, repair: boolean, add: 
     });
   }
 
-  // 4. The stat cache's temporary file (written, then renamed over the cache).
+  // 4. Cache mount directories a build was making (.new-<pid>) or prune was deleting (.trash-<pid>).
+  const mountsDir = path.join(engine.paths.cache, 'build-mounts');
+  for (const n of fs.existsSync(mountsDir) ? fs.readdirSync(mountsDir) : []) {
+    const m = /\.(new|trash)-(\d+)$/.exec(n);
+    if (!m || pidAlive(Number(m[2]))) continue;
+    report(`${m[1] === 'new' ? 'unfinished' : 'half-deleted'} RUN cache mount directory ${n}`, () => removeTree(path.join(mountsDir, n)));
+  }
+
+  // 5. The stat cache's temporary file (written, then renamed over the cache).
   for (const n of fs.existsSync(engine.paths.cache) ? fs.readdirSync(engine.paths.cache) : []) {
     const m = /^build-stat-cache\.json\.(\d+)\.tmp$/.exec(n);
     if (!m || pidAlive(Number(m[1]))) continue;
