@@ -845,7 +845,8 @@ export class ContainerService {
     } catch (e) {
       throw fail((e as Error).message);
     }
-    if (rec.state.status === 'running' || rec.state.status === 'paused' || rec.state.status === 'restarting') {
+    // A restarting container waits for its next start (no runtime container): that start applies the values.
+    if (rec.state.status === 'running' || rec.state.status === 'paused') {
       await this.runtime(rec.config.runtime)
         .update(rec.config.id, oci)
         .catch((e: unknown) => {
