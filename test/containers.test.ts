@@ -449,6 +449,19 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     assert.equal(s.ok(['ps', '-aq']).trim(), '', 'no refused run left a container');
   });
 
+  test('--log-driver none: attached output still flows, nothing is kept, logs says it cannot read', async () => {
+    assert.equal(s.ok(['run', '--rm', '--network', 'none', '--log-driver', 'none', 'busybox', 'echo', 'attached']), 'attached\n');
+    const id = s.ok(['run', '-d', '--network', 'none', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'sh', '-c', 'echo secret-line; sleep 1000']).trim();
+    await sleep(300);
+    const l = s.run(['logs', 'nolog']);
+    assert.equal(l.code, 1);
+    assert.match(l.stderr, /configured logging driver does not support reading/);
+    assert.deepEqual(JSON.parse(s.ok(['inspect', 'nolog']))[0].HostConfig.LogConfig, { Type: 'none', Config: {} });
+    assert.equal(fs.readFileSync(path.join(s.root, 'containers', id, 'ctr.log'), 'utf8'), '', 'conmon kept nothing');
+    s.ok(['rm', '-f', 'nolog']);
+    assert.match(s.run(['run', '--rm', '--log-driver', 'syslog', 'busybox', 'true']).stderr, /logging driver "syslog" is not supported/);
+  });
+
   test('attach and detach with ctrl-p ctrl-q leaves the container running', async () => {
     s.ok(['run', '-d', '-i', '--name', 'att', 'busybox', 'sh', '-c', 'while read l; do echo echo:$l; done']);
     const a = s.spawn(['attach', 'att']);

@@ -370,6 +370,7 @@ function waitRemoved(st: ApiState, id: string, signal: AbortSignal): Promise<num
 async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
   const q = ctx.query;
   const rec = svc.get(ctx.params.id as string);
+  if (rec.config.log.driver === 'none') throw new BerthError('not_implemented', 'configured logging driver does not support reading');
   const wantOut = qBool(q, 'stdout');
   const wantErr = qBool(q, 'stderr');
   if (!wantOut && !wantErr) throw invalidArgument('Bad parameters: you must choose at least one stream');

@@ -238,7 +238,8 @@ function applyHostConfig(o: CreateOptions, h: Obj): void {
   const lc = optObj(h, 'LogConfig', f('LogConfig'));
   if (lc) {
     const type = optStr(lc, 'Type', f('LogConfig.Type'));
-    if (type && !['json-file', 'k8s-file', 'local'].includes(type)) throw invalidArgument(`logging driver "${type}" is not supported; use json-file (Berth keeps k8s-file logs)`);
+    if (type && !['json-file', 'k8s-file', 'local', 'none'].includes(type)) throw invalidArgument(`logging driver "${type}" is not supported; use json-file (Berth keeps k8s-file logs) or none`);
+    if (type === 'none') o.logDriver = 'none';
     const cfg = strMap(lc, 'Config', f('LogConfig.Config')) ?? {};
     if (cfg['max-size']) o.logMaxSize = parseSize(cfg['max-size']);
     if (cfg['max-file']) o.logMaxFile = Number(cfg['max-file']);
@@ -362,6 +363,7 @@ export function createBodyFromOptions(o: CreateOptions): { body: Obj; name: stri
     if (o.logMaxFile !== undefined) cfg['max-file'] = String(o.logMaxFile);
     h.LogConfig = { Type: 'json-file', Config: cfg };
   }
+  if (o.logDriver === 'none') h.LogConfig = { Type: 'none', Config: {} };
   body.HostConfig = h;
   if (n.aliases?.length || n.ip || n.ip6) {
     const ep: Obj = {};

@@ -257,7 +257,8 @@ export function createOptionsFromFlags(p: ParsedArgs): CreateOptions {
     if (hr !== undefined) o.healthcheck.Retries = hr;
   }
   const ld = str(p, 'log-driver');
-  if (ld !== undefined && !['k8s-file', 'json-file', 'local'].includes(ld)) throw invalidArgument(`logging driver "${ld}" is not supported: use k8s-file (json-file and local are accepted as aliases)`);
+  if (ld !== undefined && !['k8s-file', 'json-file', 'local', 'none'].includes(ld)) throw invalidArgument(`logging driver "${ld}" is not supported: use k8s-file (json-file and local are accepted as aliases) or none`);
+  if (ld === 'none') o.logDriver = 'none';
   for (const lo of list(p, 'log-opt')) {
     const [k, v = ''] = lo.split('=', 2) as [string, string?];
     if (k === 'max-size') o.logMaxSize = parseBytes(v);

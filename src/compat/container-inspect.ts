@@ -80,7 +80,7 @@ export function dockerContainerInspect(svc: ContainerService, rec: ContainerReco
       Binds: c.mounts.filter((m) => m.type === 'bind' || (m.type === 'volume' && !m.anonymous)).map((m) => `${m.name ?? m.source}:${m.destination}${m.readonly ? ':ro' : ''}`),
       ContainerIDFile: '',
       ConsoleSize: c.consoleSize ? [c.consoleSize.rows, c.consoleSize.cols] : [0, 0],
-      LogConfig: { Type: 'k8s-file', Config: { 'max-size': String(c.log.maxSize), 'max-file': String(c.log.maxFile) } },
+      LogConfig: c.log.driver === 'none' ? { Type: 'none', Config: {} } : { Type: 'k8s-file', Config: { 'max-size': String(c.log.maxSize), 'max-file': String(c.log.maxFile) } },
       NetworkMode: c.network.mode,
       PortBindings: Object.fromEntries(
         c.ports.map((p) => [`${p.containerPort}/${p.protocol}`, [{ HostIp: p.hostIp, HostPort: p.hostPort ? String(p.hostPort) : '' }]]),

@@ -15,7 +15,8 @@ export interface MonitorOptions {
   bundle: string;
   runtimeBinary: string;
   runtimeRoot: string;
-  logPath: string;
+  /** undefined: conmon's none driver, nothing kept (--log-driver none). */
+  logPath: string | undefined;
   logMaxSize: number;
   exitDir: string;
   socketDir: string;
@@ -50,7 +51,7 @@ export async function launchMonitor(o: MonitorOptions): Promise<MonitorResult> {
     '-b', o.bundle,
     '-p', o.pidFile,
     '-P', o.monitorPidFile,
-    '-l', `k8s-file:${o.logPath}`,
+    '-l', o.logPath === undefined ? 'none:' : `k8s-file:${o.logPath}`,
     '--exit-dir', o.exitDir,
     '--socket-dir-path', o.socketDir,
     '--syslog=false',

@@ -70,6 +70,8 @@ export interface CreateOptions {
   healthcheck?: HealthConfig;
   logMaxSize?: number;
   logMaxFile?: number;
+  /** --log-driver none: conmon keeps no log. */
+  logDriver?: 'none';
   runtime?: string;
   resources?: ContainerConfig['resources'];
   ulimits?: ContainerConfig['ulimits'];
@@ -203,7 +205,7 @@ export class ContainerService {
       readOnly: opts.readOnly ?? false,
       autoRemove: opts.autoRemove ?? false,
       restartPolicy: opts.restartPolicy ?? { name: 'no', maximumRetryCount: 0 },
-      log: { maxSize: opts.logMaxSize ?? DEFAULT_LOG_MAX_SIZE, maxFile: opts.logMaxFile ?? 1 },
+      log: { maxSize: opts.logMaxSize ?? DEFAULT_LOG_MAX_SIZE, maxFile: opts.logMaxFile ?? 1, ...(opts.logDriver === 'none' ? { driver: 'none' as const } : {}) },
       runtime: opts.runtime ?? this.engine.options.runtime ?? 'runc',
       resources: opts.resources ?? {},
       ulimits: opts.ulimits ?? [],
@@ -366,7 +368,7 @@ export class ContainerService {
         bundle: d.bundle,
         runtimeBinary: rt.binary,
         runtimeRoot: rt.root,
-        logPath: d.log,
+        logPath: c.log.driver === 'none' ? undefined : d.log,
         logMaxSize: monitorLogCap(c.log.maxSize, c.log.maxFile),
         exitDir: this.engine.paths.exits,
         socketDir: this.engine.paths.sockets,
@@ -380,7 +382,7 @@ export class ContainerService {
       });
       mark('start: monitor reported pid');
       const monitorPid = readPid(d.monitorPidFile);
-      startLogRotation({ log: d.log, ctl: d.ctl, maxSize: c.log.maxSize, maxFile: c.log.maxFile, monitorPid });
+      if (c.log.driver !== 'none') startLogRotation({ log: d.log, ctl: d.ctl, maxSize: c.log.maxSize, maxFile: c.log.maxFile, monitorPid });
       rec = this.store.updateState(id, (s) => ({
         ...s,
         status: 'running',

@@ -68,7 +68,8 @@ export interface ContainerConfig {
   autoRemove: boolean;
   restartPolicy: RestartPolicy;
   healthcheck?: HealthConfig;
-  log: { maxSize: number; maxFile: number };
+  /** driver 'none' (--log-driver none): nothing is kept, `logs` has nothing to read. */
+  log: { maxSize: number; maxFile: number; driver?: 'none' };
   runtime: string;
   /** --device: a host device node made in the container and allowed in its device cgroup. */
   devices?: DeviceMapping[];

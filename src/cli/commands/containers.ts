@@ -370,6 +370,7 @@ export async function logs(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const { followLog, readLogFrom } = await import('../../container/logs.js');
   const rec = svc.get(p.args[0] as string);
+  if (rec.config.log.driver === 'none') throw new BerthError('not_implemented', 'configured logging driver does not support reading');
   const file = svc.dirs(rec.config.id).log;
   const tailFlag = str(p, 'tail') ?? 'all';
   if (tailFlag !== 'all' && !/^-?\d+$/.test(tailFlag)) throw invalidArgument(`invalid value for "tail": ${tailFlag}`);
