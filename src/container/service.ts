@@ -45,7 +45,8 @@ export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** What a caller (CLI flags, API HostConfig) asks for; everything optional falls back to the image. */
-export interface CreateOptions {
+/** What `create` takes; the host-mode fields (--device, --pid, ...) as ContainerConfig keeps them. */
+export interface CreateOptions extends Partial<Pick<ContainerConfig, 'devices' | 'deviceCgroupRules' | 'pidMode' | 'ipcMode' | 'utsMode' | 'oomScoreAdj'>> {
   image: string;
   name?: string;
   cmd?: string[];
@@ -88,12 +89,6 @@ export interface CreateOptions {
   volumesFrom?: string[];
   shmSize?: number;
   sysctls?: Record<string, string>;
-  devices?: DeviceMapping[];
-  deviceCgroupRules?: string[];
-  pidMode?: string;
-  ipcMode?: string;
-  utsMode?: string;
-  oomScoreAdj?: number;
 }
 
 export class ContainerService {
