@@ -95,6 +95,26 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     }
   });
 
+  test('network create -o: the bridge name and MTU options are applied (bridge, veths); others are refused', () => {
+    const br = `bt${process.pid % 100000}`;
+    s.ok(['network', 'create', '-o', `com.docker.network.bridge.name=${br}`, '-o', 'com.docker.network.driver.mtu=1400', 'optnet']);
+    try {
+      assert.match(spawnSync('ip', ['-o', 'link', 'show', br], { encoding: 'utf8' }).stdout, /mtu 1400/);
+      assert.match(s.ok(['run', '--rm', '--network', 'optnet', 'busybox', 'ip', '-o', 'link', 'show', 'eth0']), /mtu 1400/);
+      assert.deepEqual(JSON.parse(s.ok(['network', 'inspect', 'optnet']))[0].Options, { 'com.docker.network.bridge.name': br, 'com.docker.network.driver.mtu': '1400' });
+      const taken = s.run(['network', 'create', '-o', `com.docker.network.bridge.name=${br}`, 'optnet2']);
+      assert.equal(taken.code, 1);
+      assert.match(taken.stderr, /bridge name .* is already in use/);
+      const icc = s.run(['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=false', 'optnet3']);
+      assert.equal(icc.code, 1);
+      assert.match(icc.stderr, /network option "com.docker.network.bridge.enable_icc" is not supported/);
+      assert.doesNotMatch(s.ok(['network', 'ls', '--format', '{{.Name}}']), /optnet[23]/, 'refused creates left no network');
+    } finally {
+      s.run(['network', 'rm', 'optnet']);
+    }
+    assert.equal(fs.existsSync(`/sys/class/net/${br}`), false, 'rm took the named bridge');
+  });
+
   test('--link on the default bridge: the linked container by alias and name in /etc/hosts; it must exist and run', () => {
     s.ok(['run', '-d', '--name', 'ldb', 'busybox', 'sh', '-c', 'while true; do echo db-here | nc -l -p 5432; done']);
     try {

@@ -39,6 +39,7 @@ export function bridgePluginConfig(net: NetworkRecord, dataDir: string): Record<
     isGateway: !net.ipv6,
     ipMasq: false,
     hairpinMode: true,
+    ...(net.options?.['com.docker.network.driver.mtu'] ? { mtu: Number(net.options['com.docker.network.driver.mtu']) } : {}),
     ipam: ipamConfig(net, dataDir),
   };
 }

@@ -87,6 +87,8 @@ export interface ContainerNetworkState {
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const BRIDGE_NAME_OPT = 'com.docker.network.bridge.name';
+export const MTU_OPT = 'com.docker.network.driver.mtu';
 
 /** The predefined networks without a bridge: the `host` and `none` network modes. */
 const DRIVERLESS = [
@@ -301,12 +303,13 @@ export class NetworkService {
       throw invalidArgument(`gateway ${gateway} is not a host address of subnet ${formatSubnet(subnet)}`);
     const ipv6 = this.ipv6For(o);
     const id = NetworkStore.newId();
+    const bridgeName = this.bridgeOption(o.options ?? {});
     const rec: NetworkRecord = {
       id,
       name: o.name,
       created: Date.now(),
       driver: 'bridge',
-      bridge: `br-${id.slice(0, 12)}`,
+      bridge: bridgeName ?? `br-${id.slice(0, 12)}`,
       subnet: formatSubnet(subnet),
       gateway,
       internal: o.internal ?? false,
@@ -326,6 +329,25 @@ export class NetworkService {
     }
     emitEvent(this.engine.paths.runroot, 'network', 'create', rec.id, { name: rec.name, type: 'bridge' });
     return rec;
+  }
+
+  /**
+   * The bridge driver's options Berth applies (`-o`): com.docker.network.bridge.name (the bridge's
+   * name; free, at most 15 characters) and com.docker.network.driver.mtu (bridge and veths). Others
+   * (icc, masquerade, host binding) are refused rather than silently not applied.
+   * @returns the bridge name asked for, if any.
+   */
+  private bridgeOption(opts: Record<string, string>): string | undefined {
+    for (const k of Object.keys(opts))
+      if (k !== BRIDGE_NAME_OPT && k !== MTU_OPT)
+        throw invalidArgument(`network option "${k}" is not supported`, { hint: `Berth applies ${BRIDGE_NAME_OPT} and ${MTU_OPT}` });
+    const mtu = opts[MTU_OPT];
+    if (mtu !== undefined && (!/^\d+$/.test(mtu) || Number(mtu) < 68 || Number(mtu) > 65535)) throw invalidArgument(`invalid ${MTU_OPT} "${mtu}": an MTU from 68 to 65535`);
+    const name = opts[BRIDGE_NAME_OPT];
+    if (name === undefined) return undefined;
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(name)) throw invalidArgument(`invalid ${BRIDGE_NAME_OPT} "${name}": up to 15 of [a-zA-Z0-9_.-]`);
+    if (fs.existsSync(`/sys/class/net/${name}`) || this.store.list().some((n) => n.bridge === name)) throw conflict(`bridge name ${name} is already in use`, { hint: 'choose another com.docker.network.bridge.name' });
+    return name;
   }
 
   /** Containers (any state) configured to use the network, and the running ones attached to it. */
@@ -561,7 +583,7 @@ function ensureBridge(engine: Engine, n: NetworkRecord, always: boolean): void {
     const prefix = n.subnet.split('/')[1];
     // nodad: the gateway address is usable at once (the subnet is checked to be ours alone).
     const v6 = n.ipv6 ? `addr add ${n.ipv6.gateway}/${n.ipv6.subnet.split('/')[1]} dev ${n.bridge} nodad\n` : '';
-    const r = execSync('ip', ['-force', '-batch', '-'], { input: `link add ${n.bridge} type bridge\naddr add ${n.gateway}/${prefix} dev ${n.bridge}\n${v6}link set ${n.bridge} up\n` });
+    const r = execSync('ip', ['-force', '-batch', '-'], { input: `link add ${n.bridge}${n.options?.[MTU_OPT] ? ` mtu ${n.options[MTU_OPT]}` : ''} type bridge\naddr add ${n.gateway}/${prefix} dev ${n.bridge}\n${v6}link set ${n.bridge} up\n` });
     if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) throw new BerthError('internal', `cannot create bridge ${n.bridge} for network ${n.name}: ${r.stderr.trim()}`);
     if (n.ipv6 && r.code !== 0) throw new BerthError('internal', `cannot give bridge ${n.bridge} the IPv6 address ${n.ipv6.gateway}: ${r.stderr.trim()}`, { hint: 'check that IPv6 is enabled (sysctl net.ipv6.conf.default.disable_ipv6=0)' });
   }
