@@ -95,6 +95,19 @@ describe('networks: CNI bridge, names, published ports', { skip: process.getuid?
     }
   });
 
+  test('network create --ip-range: addresses come from the range, a fixed --ip may be elsewhere in the subnet', () => {
+    s.ok(['network', 'create', '--subnet', '10.251.11.0/24', '--ip-range', '10.251.11.128/26', 'rangenet']);
+    try {
+      const ip = (args: string[]) => /inet (\S+)\//.exec(s.ok(['run', '--rm', '--network', 'rangenet', ...args, 'busybox', 'ip', '-o', '-4', 'addr', 'show', 'eth0']))?.[1];
+      for (let i = 0; i < 2; i++) assert.match(ip([]) ?? '', /^10\.251\.11\.(12[89]|1[3-8]\d|19[01])$/);
+      assert.equal(ip(['--ip', '10.251.11.9']), '10.251.11.9');
+      assert.deepEqual(JSON.parse(s.ok(['network', 'inspect', 'rangenet']))[0].IPAM.Config, [{ Subnet: '10.251.11.0/24', Gateway: '10.251.11.1', IPRange: '10.251.11.128/26' }]);
+      assert.match(s.run(['network', 'create', '--subnet', '10.251.12.0/24', '--ip-range', '10.251.13.0/26', 'rangebad']).stderr, /not inside subnet/);
+    } finally {
+      s.run(['network', 'rm', 'rangenet']);
+    }
+  });
+
   test('network create -o: the bridge name and MTU options are applied (bridge, veths); others are refused', () => {
     const br = `bt${process.pid % 100000}`;
     s.ok(['network', 'create', '-o', `com.docker.network.bridge.name=${br}`, '-o', 'com.docker.network.driver.mtu=1400', 'optnet']);

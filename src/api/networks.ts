@@ -44,12 +44,14 @@ export async function registerNetworks(router: Router, engine: Engine, svc: Cont
     for (const entry of (Array.isArray(ipam) ? ipam : []) as Record<string, unknown>[]) {
       const subnet = optStr(entry, 'Subnet', 'IPAM.Config.Subnet');
       const gw = optStr(entry, 'Gateway', 'IPAM.Config.Gateway');
+      const range = optStr(entry, 'IPRange', 'IPAM.Config.IPRange');
       if (subnet?.includes(':') || (!subnet && gw?.includes(':'))) {
         if (subnet) o.subnet6 = subnet;
         if (gw) o.gateway6 = gw;
       } else {
         if (subnet) o.subnet = subnet;
         if (gw) o.gateway = gw;
+        if (range) o.ipRange = range;
       }
     }
     // CheckDuplicate was always true in practice: an existing name is a conflict.

@@ -30,7 +30,7 @@ export function dockerNetworkInspect(n: NetworkRecord, containers: ContainerReco
     IPAM: {
       Driver: 'default',
       Options: driverless ? null : {},
-      Config: [...(n.subnet ? [{ Subnet: n.subnet, Gateway: n.gateway }] : []), ...(n.ipv6 ? [{ Subnet: n.ipv6.subnet, Gateway: n.ipv6.gateway }] : [])],
+      Config: [...(n.subnet ? [{ Subnet: n.subnet, Gateway: n.gateway, ...(n.ipRange ? { IPRange: n.ipRange } : {}) }] : []), ...(n.ipv6 ? [{ Subnet: n.ipv6.subnet, Gateway: n.ipv6.gateway }] : [])],
     },
     Internal: n.internal,
     Attachable: false,

@@ -11,6 +11,7 @@ import { BerthError } from '../errors.js';
 import { execSync } from './exec.js';
 import { withFileLock } from './netns.js';
 import type { NetworkRecord } from './store.js';
+import { ipRangeBounds, parseSubnet } from './subnet.js';
 
 export const CNI_VERSION = '1.0.0';
 
@@ -18,16 +19,22 @@ export function cniPath(): string {
   return process.env.BERTH_CNI_PATH ?? '/usr/lib/cni';
 }
 
-function ipamConfig(net: NetworkRecord, dataDir: string): Record<string, unknown> {
+/**
+ * host-local's configuration. `dynamic`: the address is picked by host-local, from the network's
+ * --ip-range when it has one; a fixed address (--ip) may be anywhere in the subnet. Both share the
+ * same reservations (files named by address in `dataDir`).
+ */
+function ipamConfig(net: NetworkRecord, dataDir: string, dynamic = true): Record<string, unknown> {
+  const range = dynamic && net.ipRange ? ipRangeBounds(net.ipRange, parseSubnet(net.subnet)) : undefined;
   return {
     type: 'host-local',
-    ranges: [[{ subnet: net.subnet, gateway: net.gateway }], ...(net.ipv6 ? [[{ subnet: net.ipv6.subnet, gateway: net.ipv6.gateway }]] : [])],
+    ranges: [[{ subnet: net.subnet, gateway: net.gateway, ...(range ? { rangeStart: range.first, rangeEnd: range.last } : {}) }], ...(net.ipv6 ? [[{ subnet: net.ipv6.subnet, gateway: net.ipv6.gateway }]] : [])],
     routes: net.internal ? [] : [{ dst: '0.0.0.0/0' }, ...(net.ipv6 ? [{ dst: '::/0' }] : [])],
     dataDir,
   };
 }
 
-export function bridgePluginConfig(net: NetworkRecord, dataDir: string): Record<string, unknown> {
+export function bridgePluginConfig(net: NetworkRecord, dataDir: string, dynamic = true): Record<string, unknown> {
   return {
     cniVersion: CNI_VERSION,
     name: net.name,
@@ -40,7 +47,7 @@ export function bridgePluginConfig(net: NetworkRecord, dataDir: string): Record<
     ipMasq: false,
     hairpinMode: true,
     ...(net.options?.['com.docker.network.driver.mtu'] ? { mtu: Number(net.options['com.docker.network.driver.mtu']) } : {}),
-    ipam: ipamConfig(net, dataDir),
+    ipam: ipamConfig(net, dataDir, dynamic),
   };
 }
 
@@ -115,7 +122,7 @@ export function cniAdd(net: NetworkRecord, dataDir: string, o: { id: string; net
   const fixed = [o.ip, o.ip6].filter((x): x is string => !!x);
   let res: CniResult;
   try {
-    res = call('bridge', 'ADD', bridgePluginConfig(net, dataDir), { id: o.id, netns: o.netns, ifname: o.ifname, ...(fixed.length ? { args: `IgnoreUnknown=1;IP=${fixed.join(',')}` } : {}) });
+    res = call('bridge', 'ADD', bridgePluginConfig(net, dataDir, !o.ip), { id: o.id, netns: o.netns, ifname: o.ifname, ...(fixed.length ? { args: `IgnoreUnknown=1;IP=${fixed.join(',')}` } : {}) });
   } catch (e) {
     const taken = fixed.find((a) => e instanceof BerthError && e.message.includes(`requested IP address ${a} is not available`));
     if (taken) throw new BerthError('conflict', `Address already in use: ${taken} on network ${net.name}`, { hint: 'another container holds it: choose another address, or leave it out for a free one', cause: e });

@@ -43,7 +43,7 @@ import {
   ipamDataDir,
   netnsDir,
 } from './store.js';
-import { contains, firstHost, formatSubnet, hostRoutes, overlaps, parseIp, parseSubnet, routedElsewhere, type Subnet } from './subnet.js';
+import { contains, firstHost, formatSubnet, hostRoutes, ipRangeBounds, overlaps, parseIp, parseSubnet, routedElsewhere, type Subnet } from './subnet.js';
 import { type Subnet6, contains6, firstHost6, formatIp6, formatSubnet6, hostRoutes6, overlaps6, parseIp6, parseSubnet6, pickUla64 } from './subnet6.js';
 
 export { DEFAULT_NETWORK, type NetworkRecord, NetworkStore };
@@ -106,6 +106,8 @@ export interface CreateNetworkOptions {
   driver?: string;
   subnet?: string;
   gateway?: string;
+  /** --ip-range: a CIDR inside --subnet to hand addresses out from. */
+  ipRange?: string;
   internal?: boolean;
   /** --ipv6: an IPv6 subnet too (subnet6, or a unique local /64 picked for the network). */
   ipv6?: boolean;
@@ -299,6 +301,10 @@ export class NetworkService {
       subnet = this.pickSubnet();
     }
     const gateway = o.gateway ?? firstHost(subnet);
+    if (o.ipRange) {
+      if (!o.subnet) throw invalidArgument('an --ip-range needs a --subnet');
+      ipRangeBounds(o.ipRange, subnet);
+    }
     if (!contains(subnet, parseIp(gateway)) || parseIp(gateway) === subnet.base)
       throw invalidArgument(`gateway ${gateway} is not a host address of subnet ${formatSubnet(subnet)}`);
     const ipv6 = this.ipv6For(o);
@@ -312,6 +318,7 @@ export class NetworkService {
       bridge: bridgeName ?? `br-${id.slice(0, 12)}`,
       subnet: formatSubnet(subnet),
       gateway,
+      ...(o.ipRange ? { ipRange: o.ipRange } : {}),
       internal: o.internal ?? false,
       ...(ipv6 ? { ipv6 } : {}),
       labels: o.labels ?? {},

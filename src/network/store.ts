@@ -17,6 +17,8 @@ export interface NetworkRecord {
   bridge: string;
   subnet: string;
   gateway: string;
+  /** `--ip-range`: a CIDR inside the subnet that addresses are handed out from (fixed --ip addresses may be anywhere in the subnet). */
+  ipRange?: string;
   /** `--ipv6`: the network's IPv6 subnet and the bridge's address in it (absent: IPv4 only). */
   ipv6?: { subnet: string; gateway: string };
   /** No route out of the network: no masquerading, forwarding only between its members. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { firstFree, formatSubnet, hostRoutes, overlaps, parseSubnet, routedElsewhere } from './subnet.js';
+import { firstFree, formatSubnet, hostRoutes, ipRangeBounds, overlaps, parseSubnet, routedElsewhere } from './subnet.js';
 
 test('parseSubnet accepts CIDRs and refuses host bits and junk', () => {
   assert.equal(formatSubnet(parseSubnet('10.89.0.0/16')), '10.89.0.0/16');
@@ -41,4 +41,16 @@ test('routedElsewhere: a network\'s own bridge never takes its subnet; another i
   assert.equal(routedElsewhere(parseSubnet('10.90.75.0/24'), 'berthdef', routes), 'berthabc');
   assert.equal(routedElsewhere(parseSubnet('192.0.2.128/25'), 'berthabc', routes), 'eth0');
   assert.equal(routedElsewhere(parseSubnet('10.90.76.0/24'), 'berthabc', routes), undefined);
+});
+
+test('ipRangeBounds: a CIDR inside the subnet as host-local bounds, network and broadcast addresses left out', () => {
+  const s = parseSubnet('10.77.5.0/24');
+  assert.deepEqual(ipRangeBounds('10.77.5.128/26', s), { first: '10.77.5.128', last: '10.77.5.191' });
+  assert.deepEqual(ipRangeBounds('10.77.5.0/24', s), { first: '10.77.5.1', last: '10.77.5.254' });
+  assert.deepEqual(ipRangeBounds('10.77.5.192/26', s), { first: '10.77.5.192', last: '10.77.5.254' });
+  assert.deepEqual(ipRangeBounds('10.77.5.7/32', s), { first: '10.77.5.7', last: '10.77.5.7' });
+  assert.throws(() => ipRangeBounds('10.77.6.0/26', s), /not inside subnet/);
+  assert.throws(() => ipRangeBounds('10.77.0.0/16', s), /not inside subnet/);
+  assert.throws(() => ipRangeBounds('10.77.5.129/26', s), /host bits are set/);
+  assert.throws(() => ipRangeBounds('10.77.5.255/32', s), /no usable address/);
 });

@@ -33,6 +33,25 @@ export function parseSubnet(s: string): Subnet {
   return { base, prefix };
 }
 
+/**
+ * `--ip-range`: a CIDR (host bits zero, up to /32) inside `subnet`, as the first and last address
+ * host-local may hand out (the subnet's network and broadcast addresses excluded).
+ */
+export function ipRangeBounds(range: string, subnet: Subnet): { first: string; last: string } {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(range);
+  if (!m || Number(m[2]) > 32) throw invalidArgument(`invalid ip-range ${range}: expected CIDR notation like 10.90.0.128/25`);
+  const prefix = Number(m[2]);
+  const base = parseIp(m[1] as string);
+  if (((base & mask(prefix)) >>> 0) !== base) throw invalidArgument(`invalid ip-range ${range}: host bits are set, use ${formatIp((base & mask(prefix)) >>> 0)}/${prefix}`);
+  if (prefix < subnet.prefix || !contains(subnet, base)) throw invalidArgument(`ip-range ${range} is not inside subnet ${formatSubnet(subnet)}`);
+  const size = 2 ** (32 - prefix);
+  const broadcast = subnet.base + 2 ** (32 - subnet.prefix) - 1;
+  const first = Math.max(base, subnet.base + 1);
+  const last = Math.min(base + size - 1, broadcast - 1);
+  if (first > last) throw invalidArgument(`ip-range ${range} holds no usable address of subnet ${formatSubnet(subnet)}`);
+  return { first: formatIp(first), last: formatIp(last) };
+}
+
 export function formatSubnet(s: Subnet): string {
   return `${formatIp(s.base)}/${s.prefix}`;
 }

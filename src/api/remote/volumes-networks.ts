@@ -108,13 +108,14 @@ export const VOLUME_NETWORK_COMMANDS: RemoteTable = {
       if (s4.length > 1 || s6.length > 1 || g4.length > 1 || g6.length > 1)
         throw invalidArgument('only one --subnet and one --gateway per address family (IPv4, IPv6) are supported per network');
       const pools: Record<string, string>[] = [];
-      for (const [sub, gw] of [
-        [s4[0], g4[0]],
-        [s6[0], g6[0]],
+      for (const [sub, gw, range] of [
+        [s4[0], g4[0], str(p, 'ip-range')],
+        [s6[0], g6[0], undefined],
       ]) {
         const cfg: Record<string, string> = {};
         if (sub) cfg.Subnet = sub;
         if (gw) cfg.Gateway = gw;
+        if (range) cfg.IPRange = range;
         if (Object.keys(cfg).length) pools.push(cfg);
       }
       const body = {

@@ -28,6 +28,7 @@ export async function createNetwork(ctx: CliContext, p: ParsedArgs): Promise<num
     driver: str(p, 'driver') ?? 'bridge',
     ...(s4[0] ? { subnet: s4[0] } : {}),
     ...(g4[0] ? { gateway: g4[0] } : {}),
+    ...(str(p, 'ip-range') ? { ipRange: str(p, 'ip-range') as string } : {}),
     ...(s6[0] ? { subnet6: s6[0] } : {}),
     ...(g6[0] ? { gateway6: g6[0] } : {}),
     ipv6: bool(p, 'ipv6'),
