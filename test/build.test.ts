@@ -369,6 +369,35 @@ describe('build', { skip: !isRoot && 'needs root' }, () => {
     }
   });
 
+  it('a RUN bind mount\'s source is part of its cache key: a changed file re-runs the step', () => {
+    const dir = ctxDir({ 'a.txt': 'one\n', Dockerfile: 'FROM busybox\nRUN --mount=type=bind,source=a.txt,target=/a cat /a > /out\n' });
+    store.ok(['build', '-q', '-t', 'bindkey:1', dir]);
+    const again = store.run(['build', '--progress', 'plain', '-t', 'bindkey:1', dir]);
+    assert.match(again.stderr, /CACHED/, 'unchanged: cached');
+    fs.writeFileSync(path.join(dir, 'a.txt'), 'two\n');
+    const changed = store.run(['build', '--progress', 'plain', '-t', 'bindkey:2', dir]);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.doesNotMatch(changed.stderr, /CACHED/);
+    assert.equal(cat('bindkey:2', '/out'), 'two\n');
+  });
+
+  it('--build-context: a directory for COPY --from and RUN --mount from=, an image for FROM; changes re-run the steps', () => {
+    const extra = ctxDir({ 'sub/f': 'from-extra\n' });
+    const dir = ctxDir({ Dockerfile: 'FROM base\nCOPY --from=extra sub/f /f\nRUN --mount=type=bind,from=extra,source=sub,target=/m cat /m/f > /g\n' });
+    const args = ['--build-context', `extra=${extra}`, '--build-context', 'base=docker-image://busybox'];
+    store.ok(['build', '-q', ...args, '-t', 'named:1', dir]);
+    assert.equal(store.ok(['run', '--rm', 'named:1', 'cat', '/f', '/g']), 'from-extra\nfrom-extra\n');
+    fs.writeFileSync(path.join(extra, 'sub', 'f'), 'changed\n');
+    const again = store.run(['build', '--progress', 'plain', ...args, '-t', 'named:2', dir]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /CACHED/);
+    assert.equal(store.ok(['run', '--rm', 'named:2', 'cat', '/f', '/g']), 'changed\nchanged\n');
+    const asBase = store.run(['build', '-q', '--build-context', `base=${extra}`, dir]);
+    assert.equal(asBase.code, 1);
+    assert.match(asBase.stderr, /a directory build context cannot be a base image/);
+    assert.match(store.run(['build', '-q', '--build-context', 'x=https://example.invalid/ctx.tar', dir]).stderr, /is not supported/);
+  });
+
   it('fails a RUN with its output and exit code, tagging nothing and leaving nothing behind', () => {
     const dir = ctxDir({ Dockerfile: 'FROM busybox\nRUN echo before\nRUN echo oops; exit 3\n' });
     const r = store.run(['build', '--progress', 'plain', '-t', 'bad:1', dir]);

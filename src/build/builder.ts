@@ -64,6 +64,12 @@ export interface BuildOptions {
   platform?: string;
   /** id -> host file, for RUN --mount=type=secret. */
   secrets?: Record<string, string>;
+  /**
+   * `--build-context NAME=DIR|docker-image://REF`: a directory that `COPY --from=NAME` and
+   * `RUN --mount=from=NAME` read, or an image that stands for NAME wherever an image is named (FROM
+   * too). A stage of the same name wins, as in BuildKit.
+   */
+  namedContexts?: Record<string, NamedContext>;
   /** RUN's network when the instruction names none (build --network); default: the default bridge network. */
   network?: 'default' | 'none' | 'host';
   /** id -> SSH agent socket, for RUN --mount=type=ssh (build --ssh; see build/ssh-agent.ts). */
@@ -73,6 +79,8 @@ export interface BuildOptions {
   onEvent?: (e: BuildEvent) => void;
   signal?: AbortSignal;
 }
+
+export type NamedContext = { type: 'dir'; context: BuildContext } | { type: 'image'; ref: string };
 
 export interface BuildResult {
   image: ImageRecord;
@@ -118,7 +126,10 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
   const stageLabel = (s: Stage) => (s.index === finalIndex ? '' : `${s.name ?? `stage-${s.index}`} `);
 
   return withLease(engine.db, async (lease) => {
-    const resolveImage = async (name: string, line: number): Promise<ImageRecord> => {
+    const resolveImage = async (asked: string, line: number): Promise<ImageRecord> => {
+      const named = opts.namedContexts?.[asked];
+      if (named?.type === 'dir') throw invalidArgument(`${filename}:${line}: FROM ${asked}: a directory build context cannot be a base image`, { hint: `give it as --build-context ${asked}=docker-image://REF, or COPY --from=${asked}` });
+      const name = named?.type === 'image' ? named.ref : asked;
       let img = opts.pull ? undefined : engine.images.tryResolve(name);
       let pullError: unknown;
       if (!img) {
@@ -385,17 +396,20 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       }
       if (cmd.kind === 'RUN') return planRun(cmd, state, vars);
       if (cmd.kind === 'COPY' || cmd.kind === 'ADD') {
-        const from = cmd.from !== undefined ? await copyRoot(cmd.from, cmd.line) : undefined;
+        // COPY --from a directory build context reads it as it reads the main context (its own
+        // checksums, no mount); a stage of that name wins.
+        const namedDir = cmd.from !== undefined && !isStageRef(cmd.from) ? opts.namedContexts?.[cmd.from] : undefined;
+        const from = cmd.from !== undefined && namedDir?.type !== 'dir' ? await copyRoot(cmd.from, cmd.line) : undefined;
         let step: Awaited<ReturnType<typeof copyStep>>;
         try {
-          step = await copyStep(engine, { cmd, context: ctx, from, top: state.top, workdir: c.WorkingDir || '/', filename, sourceDateEpoch: epoch });
+          step = await copyStep(engine, { cmd, context: namedDir?.type === 'dir' ? namedDir.context : ctx, from, top: state.top, workdir: c.WorkingDir || '/', filename, sourceDateEpoch: epoch });
         } catch (e) {
           from?.release(); // a missing source: the mounted stage must not outlive the failure
           throw e;
         }
         const tar = step.tar;
         return {
-          desc: { cmd: describe(cmd), refArgs, sources: step.checksum, from: from?.key ?? null },
+          desc: { cmd: describe(cmd), refArgs, sources: step.checksum, from: from?.key ?? (namedDir ? `context:${cmd.from}` : null) },
           createdBy: step.createdBy,
           execute: async (lease) =>
             tar ? (await ingestLayer(engine, state.top, tar(), { lease })).ref : layerFromDir(state, lease, (dir) => step.write(dir)),
@@ -418,6 +432,21 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       }
     };
 
+    /** What a bind mount's source holds, for the cache key: checksums for a context, the key of a stage or image. */
+    const bindSourceKey = async (from: string | undefined, source: string, line: number): Promise<string> => {
+      const rel = path.posix.normalize(`/${source}`).slice(1);
+      const inContext = (c: BuildContext) => (c.entry(rel) ? c.checksumOf(c.subtree(rel)) : 'missing');
+      if (from === undefined) return inContext(ctx);
+      const byName = parsed.stages.find((s) => s.name === from.toLowerCase());
+      const idx = byName ? byName.index : /^\d+$/.test(from) ? Number(from) : undefined;
+      if (idx !== undefined && parsed.stages[idx]) return `stage:${(await (results.get(idx) as Promise<StageState>)).key}:${rel}`;
+      const named = opts.namedContexts?.[from];
+      if (named?.type === 'dir') return `context:${from}:${inContext(named.context)}`;
+      return `image:${(await resolveImage(from, line)).id}:${rel}`;
+    };
+
+    const isStageRef = (ref: string): boolean => parsed.stages.some((s) => s.name === ref.toLowerCase()) || (/^\d+$/.test(ref) && parsed.stages[Number(ref)] !== undefined);
+
     /** The root file system a COPY --from / RUN --mount from= reads: an earlier stage or an image. */
     const copyRoot = async (ref: string, line: number): Promise<CopySourceRoot> => {
       const byName = parsed.stages.find((s) => s.name === ref.toLowerCase());
@@ -427,6 +456,9 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
         const s = await (results.get(idx) as Promise<StageState>);
         st = { top: s.top, key: s.key };
       } else {
+        const named = opts.namedContexts?.[ref];
+        // A directory context is read where it is: nothing to mount, its content digest keys the cache.
+        if (named?.type === 'dir') return { dir: named.context.abs(''), key: `context:${ref}:${named.context.digest()}`, release: () => undefined };
         const img = await resolveImage(ref, line);
         st = { top: img.topLayer, key: img.id };
       }
@@ -459,7 +491,9 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       for (const [k, v] of proxy) if (!envKeys.has(k)) argEnv.push(`${k}=${v}`);
       const shown = [...args].map(([k, v]) => `${k}=${v}`);
       const createdBy = `RUN ${shown.length ? `|${shown.length} ${shown.join(' ')} ` : ''}${argv.join(' ')}`;
-      const mountsDesc = cmd.mounts.map((m) => ({ ...m }));
+      // A bind mount's source is an input of the step: its content joins the cache key (BuildKit's
+      // too), so a changed file under `RUN --mount=type=bind,source=...` re-runs the step.
+      const mountsDesc = await Promise.all(cmd.mounts.map(async (m) => (m.type === 'bind' ? { ...m, content: await bindSourceKey(m.from, m.source ?? '', cmd.line) } : { ...m })));
       // RUN --network, else build --network, else the default bridge network (as docker's builds).
       const runNetwork = cmd.network ?? opts.network ?? 'default';
       return {

@@ -195,6 +195,7 @@ export const COMMANDS: CommandDef[] = [
       { name: 'secret', type: 'list', description: 'Secret to expose to the build (format: "id=mysecret,src=/local/secret")', value: 'stringArray' },
       { name: 'ssh', type: 'list', description: 'SSH agent socket to expose to the build (format: "default|<id>[=<socket>]")', value: 'stringArray' },
       { name: 'network', type: 'string', description: 'Networking mode for the RUN instructions (default, none or host)', value: 'string' },
+      { name: 'build-context', type: 'list', description: 'Additional build contexts (NAME=DIR or NAME=docker-image://REF)', value: 'stringArray' },
       { name: 'output', short: 'o', type: 'string', description: 'Also write the result\'s files: a directory (PATH or type=local,dest=DIR) or a tar (- or type=tar,dest=FILE)', value: 'string' },
       { name: 'platform', type: 'string', description: 'Set target platform for build (only the host platform)', value: 'string' },
       { name: 'check', type: 'bool', description: 'Lint the Dockerfile and exit (no build)' },

@@ -383,6 +383,7 @@ export const IMAGE_COMMANDS: RemoteTable = {
     localOnly: {
       secret: 'build secrets are read from files on this machine; the API has no secret transport',
       ssh: 'SSH agents are on this machine; the API has no agent transport',
+      'build-context': 'the legacy build endpoint takes one context',
       output: 'the legacy build endpoint returns an image, not files (build locally, or docker cp from a container)',
       check: 'the Dockerfile check runs locally: berth build --check without --host',
     },

@@ -79,6 +79,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     throw invalidArgument(`building from a remote context (${src}) is not supported`, { hint: 'clone or download it and build the directory' });
   }
   const statCache = new StatCache(path.join(engine.paths.cache, 'build-stat-cache.json'));
+  const named: Record<string, import('../../build/builder.js').NamedContext> = {};
   let context: BuildContext;
   if (src === '-') {
     if (file === '-') throw invalidArgument('cannot read both the context and the Dockerfile from stdin');
@@ -104,6 +105,19 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     }
     const tags = list(p, 'tag');
     for (const t of tags) parseReference(t);
+    for (const nc of list(p, 'build-context')) {
+      const eq = nc.indexOf('=');
+      const name = eq > 0 ? nc.slice(0, eq) : '';
+      const value = nc.slice(eq + 1);
+      if (!/^[a-z0-9][a-z0-9_.-]*$/.test(name) || !value) throw invalidArgument(`invalid --build-context "${nc}": use NAME=DIR or NAME=docker-image://REF (lowercase NAME)`);
+      if (value.startsWith('docker-image://')) {
+        const ref = value.slice('docker-image://'.length);
+        parseReference(ref);
+        named[name] = { type: 'image', ref };
+      }
+      else if (/^[a-z][a-z0-9+.-]*:\/\//.test(value)) throw invalidArgument(`--build-context ${name}: "${value}" is not supported`, { hint: 'use a local directory or docker-image://REF' });
+      else named[name] = { type: 'dir', context: BuildContext.fromDir(value, { dockerfileText: '', statCache }) };
+    }
     const outputFlag = str(p, 'output');
     const output = outputFlag !== undefined ? (await import('../../build/output.js')).parseBuildOutput(outputFlag) : undefined;
     if (output?.type === 'tar' && output.dest === '-' && ctx.stdout.isTTY) throw invalidArgument('refusing to write the build output (a tar) to a terminal: redirect it or give dest=FILE');
@@ -125,6 +139,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
       pull: bool(p, 'pull'),
       secrets: parseSecrets(list(p, 'secret')),
       ssh: parseSshFlags(list(p, 'ssh')),
+      namedContexts: named,
       signal: ac.signal,
       onEvent: (e) => renderer?.(e),
     };
@@ -163,6 +178,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     throw new BerthError('internal', `build failed: ${(e as Error).message}`, { cause: e });
   } finally {
     context.dispose();
+    for (const nc of Object.values(named)) if (nc.type === 'dir') nc.context.dispose();
   }
 }
 
