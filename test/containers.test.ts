@@ -421,6 +421,11 @@ describe('containers: lifecycle on runc + conmon', { skip: process.getuid?.() !=
     const ps = s.ok(['run', '--rm', '--network', 'none', '--pid', 'container:pidsrc', 'busybox', 'ps', '-o', 'pid,args']);
     assert.match(ps, /^\s*1 sleep 1000$/m);
     assert.equal(JSON.parse(s.ok(['inspect', 'pidsrc']))[0].HostConfig.PidMode, '');
+    // --ipc container: the same IPC namespace (System V IPC), not the host's.
+    const ipcOf = (args: string[]) => s.ok(['run', '--rm', '--network', 'none', ...args, 'busybox', 'readlink', '/proc/self/ns/ipc']).trim();
+    const donor = s.ok(['exec', 'pidsrc', 'readlink', '/proc/self/ns/ipc']).trim();
+    assert.equal(ipcOf(['--ipc', 'container:pidsrc']), donor);
+    assert.notEqual(ipcOf([]), donor);
     s.ok(['rm', '-f', 'pidsrc']);
     assert.match(s.ok(['run', '--rm', '--network', 'none', '--pid', 'host', 'busybox', 'ps', '-o', 'pid']), new RegExp(`^\\s*${process.pid}$`, 'm'), 'the test runner is visible');
     assert.match(s.run(['run', '--rm', '--pid', 'bogus', 'busybox', 'true']).stderr, /invalid PID mode: bogus/);

@@ -474,7 +474,7 @@ export class ContainerService {
       namespaces: {
         network: this.networkNamespace(rec),
         pid: this.pidNamespace(rec),
-        ...(c.ipcMode === 'host' ? { ipc: 'host' as const } : {}),
+        ...this.ipcNamespace(rec),
         ...(c.utsMode === 'host' ? { uts: 'host' as const } : {}),
       },
       devices: this.deviceInputs(rec),
@@ -520,9 +520,9 @@ export class ContainerService {
     if (pid.startsWith('container:')) config.pidMode = `container:${this.store.resolve(pid.slice('container:'.length)).config.id}`;
     else if (pid) config.pidMode = pid;
     const ipc = opts.ipcMode ?? '';
-    if (ipc.startsWith('container:')) throw invalidArgument(`IPC mode ${ipc} is not supported by Berth`, { hint: 'use --ipc host, or share data through a volume' });
-    if (!['', 'private', 'shareable', 'host'].includes(ipc)) throw invalidArgument(`invalid IPC mode: ${ipc}`);
-    if (ipc) config.ipcMode = ipc;
+    if (ipc.startsWith('container:')) config.ipcMode = `container:${this.store.resolve(ipc.slice('container:'.length)).config.id}`;
+    else if (!['', 'private', 'shareable', 'host'].includes(ipc)) throw invalidArgument(`invalid IPC mode: ${ipc}`);
+    else if (ipc) config.ipcMode = ipc;
     const uts = opts.utsMode ?? '';
     if (uts !== '' && uts !== 'host') throw invalidArgument(`invalid UTS mode: ${uts}`);
     if (uts === 'host') {
@@ -550,6 +550,21 @@ export class ContainerService {
       if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(a)) throw invalidArgument(`invalid link alias "${a}"`);
       return `${target.config.id}:${a}`;
     });
+  }
+
+  /**
+   * --ipc: the host's namespace, or (container:NAME) that running container's IPC namespace: its
+   * System V shared memory, semaphores and message queues. Its /dev/shm is not shared (docker's is a
+   * host-side tmpfs for "shareable" containers; Berth's is the container's own, which a mount cannot
+   * reach from another mount namespace).
+   */
+  private ipcNamespace(rec: ContainerRecord): Partial<SpecInput['namespaces']> {
+    const mode = rec.config.ipcMode ?? '';
+    if (mode === 'host') return { ipc: 'host' };
+    if (!mode.startsWith('container:')) return {};
+    const other = this.get(mode.slice('container:'.length));
+    if (other.state.status !== 'running') throw conflict(`cannot join IPC of a non running container: ${other.config.name}`);
+    return { ipc: { path: `/proc/${other.state.pid}/ns/ipc` } };
   }
 
   /** The PID namespace of the spec: the host's, another running container's, or a new one. */

@@ -163,9 +163,10 @@ describe('mounts', () => {
 });
 
 describe('namespaces', () => {
-  it('--pid container:NAME joins that pid namespace by path', () => {
-    const s = buildSpec(input({ namespaces: { pid: { path: '/proc/42/ns/pid' } } }), HOST);
+  it('--pid / --ipc container:NAME join those namespaces by path', () => {
+    const s = buildSpec(input({ namespaces: { pid: { path: '/proc/42/ns/pid' }, ipc: { path: '/proc/42/ns/ipc' } } }), HOST);
     assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'pid'), { type: 'pid', path: '/proc/42/ns/pid' });
+    assert.deepEqual(s.linux.namespaces.find((n) => n.type === 'ipc'), { type: 'ipc', path: '/proc/42/ns/ipc' });
   });
   it('host, new and joined', () => {
     const s = buildSpec(input({ namespaces: { network: { path: '/var/run/netns/n1' }, pid: 'host', uts: 'host' } }), HOST);

@@ -170,7 +170,8 @@ export interface SpecInput {
     network?: { path?: string } | 'host' | 'new';
     /** `{ path }`: join that namespace (--pid container:NAME). */
     pid?: { path: string } | 'host' | 'new';
-    ipc?: 'host' | 'new';
+    /** `{ path }`: join that namespace (--ipc container:NAME). */
+    ipc?: { path: string } | 'host' | 'new';
     uts?: 'host' | 'new';
     /** Default 'host' on cgroup v1 (as Docker), pass 'new' for v2. */
     cgroup?: 'host' | 'new';
@@ -601,7 +602,8 @@ export function buildSpec(input: SpecInput, host: HostFacts = hostFacts()): OciS
   else if (ns.pid !== 'host') namespaces.push({ type: 'pid' });
   if (ns.network === undefined || ns.network === 'new') namespaces.push({ type: 'network' });
   else if (ns.network !== 'host') namespaces.push(ns.network.path ? { type: 'network', path: ns.network.path } : { type: 'network' });
-  if (!ipcHost) namespaces.push({ type: 'ipc' });
+  if (typeof ns.ipc === 'object') namespaces.push({ type: 'ipc', path: ns.ipc.path });
+  else if (!ipcHost) namespaces.push({ type: 'ipc' });
   if (!utsHost) namespaces.push({ type: 'uts' });
   if (ns.cgroup === 'new') namespaces.push({ type: 'cgroup' });
 
