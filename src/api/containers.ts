@@ -370,11 +370,10 @@ function waitRemoved(st: ApiState, id: string, signal: AbortSignal): Promise<num
 async function logs(ctx: ApiContext, svc: ContainerService): Promise<void> {
   const q = ctx.query;
   const rec = svc.get(ctx.params.id as string);
-  if (rec.config.log.driver === 'none') throw new BerthError('not_implemented', 'configured logging driver does not support reading');
   const wantOut = qBool(q, 'stdout');
   const wantErr = qBool(q, 'stderr');
   if (!wantOut && !wantErr) throw invalidArgument('Bad parameters: you must choose at least one stream');
-  const file = svc.dirs(rec.config.id).log;
+  const file = svc.logFile(rec);
   const opts: { tail?: number; since?: number; until?: number } = {};
   const tail = q.get('tail') ?? 'all';
   if (tail !== 'all' && tail !== '' && !/^-?\d+$/.test(tail)) throw invalidArgument(`invalid value for "tail": ${tail}`);

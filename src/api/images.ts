@@ -264,11 +264,7 @@ export function registerImages(router: Router, engine: Engine, svc: ContainerSer
     if (target) opts.target = target;
     // docker build --network: "default" and "bridge" are the default bridge network.
     const networkmode = q.get('networkmode');
-    if (networkmode) {
-      const mode = networkmode === 'bridge' ? 'default' : networkmode;
-      if (mode !== 'default' && mode !== 'none' && mode !== 'host') throw invalidArgument(`network mode "${networkmode}" not supported by build: use default, none or host`);
-      opts.network = mode;
-    }
+    if (networkmode) opts.network = builder.buildNetworkMode(networkmode);
     try {
       const r = await builder.build(engine, opts);
       out.write({ aux: { ID: r.image.id } });

@@ -20,7 +20,7 @@ import { type ContainerDefaults, type HistoryEntry, type ImageConfig, hostPlatfo
 import { parseReference } from '../image/reference.js';
 import type { RegistryCredentials } from '../registry/client.js';
 import { BuildCache, stepKey } from './cache.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext, NamedContext } from './context.js';
 import { copyStep, type CopySourceRoot } from './copy.js';
 import {
   type Command,
@@ -80,7 +80,14 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
-export type NamedContext = { type: 'dir'; context: BuildContext } | { type: 'image'; ref: string };
+/** `build --network` / POST /build `networkmode`: "bridge" is docker's name for the default network. */
+export function buildNetworkMode(v: string): NonNullable<BuildOptions['network']> {
+  const mode = v === 'bridge' ? 'default' : v;
+  if (mode !== 'default' && mode !== 'none' && mode !== 'host') throw invalidArgument(`network mode "${v}" not supported by build: use default, none or host`);
+  return mode;
+}
+
+export type { NamedContext } from './context.js';
 
 export interface BuildResult {
   image: ImageRecord;
@@ -398,7 +405,7 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       if (cmd.kind === 'COPY' || cmd.kind === 'ADD') {
         // COPY --from a directory build context reads it as it reads the main context (its own
         // checksums, no mount); a stage of that name wins.
-        const namedDir = cmd.from !== undefined && !isStageRef(cmd.from) ? opts.namedContexts?.[cmd.from] : undefined;
+        const namedDir = cmd.from !== undefined && stageOf(cmd.from) === undefined ? opts.namedContexts?.[cmd.from] : undefined;
         const from = cmd.from !== undefined && namedDir?.type !== 'dir' ? await copyRoot(cmd.from, cmd.line) : undefined;
         let step: Awaited<ReturnType<typeof copyStep>>;
         try {
@@ -432,27 +439,30 @@ export async function build(engine: Engine, opts: BuildOptions): Promise<BuildRe
       }
     };
 
+    /** The stage a `--from` / `from=` reference names (by name or index), if any. */
+    const stageOf = (ref: string): number | undefined => {
+      const byName = parsed.stages.find((s) => s.name === ref.toLowerCase());
+      const idx = byName ? byName.index : /^\d+$/.test(ref) ? Number(ref) : undefined;
+      return idx !== undefined && parsed.stages[idx] ? idx : undefined;
+    };
+
     /** What a bind mount's source holds, for the cache key: checksums for a context, the key of a stage or image. */
     const bindSourceKey = async (from: string | undefined, source: string, line: number): Promise<string> => {
       const rel = path.posix.normalize(`/${source}`).slice(1);
       const inContext = (c: BuildContext) => (c.entry(rel) ? c.checksumOf(c.subtree(rel)) : 'missing');
       if (from === undefined) return inContext(ctx);
-      const byName = parsed.stages.find((s) => s.name === from.toLowerCase());
-      const idx = byName ? byName.index : /^\d+$/.test(from) ? Number(from) : undefined;
-      if (idx !== undefined && parsed.stages[idx]) return `stage:${(await (results.get(idx) as Promise<StageState>)).key}:${rel}`;
+      const idx = stageOf(from);
+      if (idx !== undefined) return `stage:${(await (results.get(idx) as Promise<StageState>)).key}:${rel}`;
       const named = opts.namedContexts?.[from];
       if (named?.type === 'dir') return `context:${from}:${inContext(named.context)}`;
       return `image:${(await resolveImage(from, line)).id}:${rel}`;
     };
 
-    const isStageRef = (ref: string): boolean => parsed.stages.some((s) => s.name === ref.toLowerCase()) || (/^\d+$/.test(ref) && parsed.stages[Number(ref)] !== undefined);
-
     /** The root file system a COPY --from / RUN --mount from= reads: an earlier stage or an image. */
     const copyRoot = async (ref: string, line: number): Promise<CopySourceRoot> => {
-      const byName = parsed.stages.find((s) => s.name === ref.toLowerCase());
-      const idx = byName ? byName.index : /^\d+$/.test(ref) ? Number(ref) : undefined;
+      const idx = stageOf(ref);
       let st: { top: Digest | null; key: string };
-      if (idx !== undefined && parsed.stages[idx]) {
+      if (idx !== undefined) {
         const s = await (results.get(idx) as Promise<StageState>);
         st = { top: s.top, key: s.key };
       } else {

@@ -14,6 +14,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, invalidArgument, notFound } from '../errors.js';
 import { applyLayer } from '../layer/apply.js';
 import { decompress } from '../layer/compression.js';
+import { parseReference } from '../image/reference.js';
 import { type IgnoreMatcher, createMatcher, parseDockerignore } from './dockerignore.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
@@ -373,4 +374,29 @@ export function globToRegExp(pattern: string): RegExp {
 
 function escapeRe(c: string): string {
   return c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** A `--build-context`: a directory read like the main context, or an image standing for the name. */
+export type NamedContext = { type: 'dir'; context: BuildContext } | { type: 'image'; ref: string };
+
+/**
+ * `build --build-context NAME=DIR|docker-image://REF` values (BuildKit's forms; other URLs are
+ * refused). A directory becomes a context of its own, without a Dockerfile; the caller disposes it.
+ */
+export function namedContextsFromFlags(items: string[], statCache: StatCache): Record<string, NamedContext> {
+  const out: Record<string, NamedContext> = {};
+  for (const nc of items) {
+    const eq = nc.indexOf('=');
+    const name = eq > 0 ? nc.slice(0, eq) : '';
+    const value = nc.slice(eq + 1);
+    if (!/^[a-z0-9][a-z0-9_.-]*$/.test(name) || !value) throw invalidArgument(`invalid --build-context "${nc}": use NAME=DIR or NAME=docker-image://REF (lowercase NAME)`);
+    if (value.startsWith('docker-image://')) {
+      const ref = value.slice('docker-image://'.length);
+      parseReference(ref);
+      out[name] = { type: 'image', ref };
+    } else if (/^[a-z][a-z0-9+.-]*:\/\//.test(value)) {
+      throw invalidArgument(`--build-context ${name}: "${value}" is not supported`, { hint: 'use a local directory or docker-image://REF' });
+    } else out[name] = { type: 'dir', context: BuildContext.fromDir(value, { dockerfileText: '', statCache }) };
+  }
+  return out;
 }

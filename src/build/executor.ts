@@ -23,8 +23,7 @@ import type { LayerRecord } from '../snapshot/layer-store.js';
 import { mountRootfs, unmountRootfs } from '../snapshot/overlay.js';
 import { x32AbiAvailable } from '../sys/libc.js';
 
-/** Runtime containers (and their cgroups) of RUN steps are named <prefix><builder pid>-<random>. */
-export { BUILD_CONTAINER_PREFIX } from '../util/owner-pid.js';
+// RUN containers, their cgroups and namespaces are named BUILD_CONTAINER_PREFIX<builder pid>-<random>.
 import { BUILD_CONTAINER_PREFIX } from '../util/owner-pid.js';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -561,22 +561,21 @@ export class ContainerService {
   private ipcNamespace(rec: ContainerRecord): Partial<SpecInput['namespaces']> {
     const mode = rec.config.ipcMode ?? '';
     if (mode === 'host') return { ipc: 'host' };
-    if (!mode.startsWith('container:')) return {};
-    const other = this.get(mode.slice('container:'.length));
-    if (other.state.status !== 'running') throw conflict(`cannot join IPC of a non running container: ${other.config.name}`);
-    return { ipc: { path: `/proc/${other.state.pid}/ns/ipc` } };
+    return mode.startsWith('container:') ? { ipc: this.joinedNamespace(mode, 'ipc', 'IPC') } : {};
   }
 
   /** The PID namespace of the spec: the host's, another running container's, or a new one. */
   private pidNamespace(rec: ContainerRecord): SpecInput['namespaces']['pid'] {
     const mode = rec.config.pidMode ?? '';
     if (mode === 'host') return 'host';
-    if (mode.startsWith('container:')) {
-      const other = this.get(mode.slice('container:'.length));
-      if (other.state.status !== 'running') throw conflict(`cannot join PID of a non running container: ${other.config.name}`);
-      return { path: `/proc/${other.state.pid}/ns/pid` };
-    }
-    return 'new';
+    return mode.startsWith('container:') ? this.joinedNamespace(mode, 'pid', 'PID') : 'new';
+  }
+
+  /** `container:NAME` modes: the namespace of that running container, by path (docker's message when it does not run). */
+  private joinedNamespace(mode: string, ns: 'net' | 'pid' | 'ipc', what: string): { path: string } {
+    const other = this.get(mode.slice('container:'.length));
+    if (other.state.status !== 'running') throw conflict(`cannot join ${what} of a non running container: ${other.config.name}`);
+    return { path: `/proc/${other.state.pid}/ns/${ns}` };
   }
 
   /** The host devices of --device as the spec takes them, read from the nodes now (they may have changed since create). */
@@ -606,11 +605,7 @@ export class ContainerService {
   private networkNamespace(rec: ContainerRecord): SpecInput['namespaces']['network'] {
     const mode = rec.config.network.mode;
     if (mode === 'host') return 'host';
-    if (mode.startsWith('container:')) {
-      const other = this.get(mode.slice('container:'.length));
-      if (other.state.status !== 'running') throw conflict(`cannot join network of a non running container: ${other.config.name}`);
-      return { path: `/proc/${other.state.pid}/ns/net` };
-    }
+    if (mode.startsWith('container:')) return this.joinedNamespace(mode, 'net', 'network');
     const netns = rec.state.network?.netns;
     if (typeof netns === 'string' && netns) return { path: netns };
     return 'new';
@@ -956,6 +951,12 @@ export class ContainerService {
     return rec;
   }
 
+  /** The container's log file for `logs` (CLI and API); docker's error for --log-driver none, which keeps none. */
+  logFile(rec: ContainerRecord): string {
+    if (rec.config.log.driver === 'none') throw new BerthError('not_implemented', 'configured logging driver does not support reading');
+    return this.dirs(rec.config.id).log;
+  }
+
   /**
    * The monitor writing the container's log: its recorded pid while it runs, and after the exit the
    * conmon of conmon.pid while that is still alive (conmon drains the output after writing the exit
@@ -1075,11 +1076,6 @@ async function removalHooks(): Promise<RemovalHook[]> {
   return [volume.onContainerRemove, network.onContainerRemove] as RemovalHook[];
 }
 
-/**
- * Forgets a container whose processes are gone. For runc this is what `runc delete` does for a
- * stopped container (remove its cgroups and its state directory), done in-process to save a process
- * spawn on every exit; any doubt (a live init, another runtime, an error) falls back to the CLI.
- */
 /** A container's recorded limits as the spec builder takes them: --cpus becomes a CFS quota per 100 ms. */
 function specResources(res: ContainerConfig['resources']): SpecInput['resources'] {
   return {
@@ -1095,6 +1091,11 @@ function specResources(res: ContainerConfig['resources']): SpecInput['resources'
   };
 }
 
+/**
+ * Forgets a container whose processes are gone. For runc this is what `runc delete` does for a
+ * stopped container (remove its cgroups and its state directory), done in-process to save a process
+ * spawn on every exit; any doubt (a live init, another runtime, an error) falls back to the CLI.
+ */
 function releaseStopped(rt: OciRuntime, id: string, cgroupsPath: string): void {
   if (path.basename(rt.binary) === 'runc') {
     try {

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { BuildEvent, BuildOptions } from '../../build/builder.js';
-import { BuildContext, StatCache } from '../../build/context.js';
+import { BuildContext, type NamedContext, StatCache, namedContextsFromFlags } from '../../build/context.js';
 import { parseSshFlags } from '../../build/ssh-agent.js';
 import { BerthError, invalidArgument } from '../../errors.js';
 import { familiarString, parseReference, withDefaultTag } from '../../image/reference.js';
@@ -79,7 +79,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     throw invalidArgument(`building from a remote context (${src}) is not supported`, { hint: 'clone or download it and build the directory' });
   }
   const statCache = new StatCache(path.join(engine.paths.cache, 'build-stat-cache.json'));
-  const named: Record<string, import('../../build/builder.js').NamedContext> = {};
+  const named: Record<string, NamedContext> = {};
   let context: BuildContext;
   if (src === '-') {
     if (file === '-') throw invalidArgument('cannot read both the context and the Dockerfile from stdin');
@@ -105,19 +105,7 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     }
     const tags = list(p, 'tag');
     for (const t of tags) parseReference(t);
-    for (const nc of list(p, 'build-context')) {
-      const eq = nc.indexOf('=');
-      const name = eq > 0 ? nc.slice(0, eq) : '';
-      const value = nc.slice(eq + 1);
-      if (!/^[a-z0-9][a-z0-9_.-]*$/.test(name) || !value) throw invalidArgument(`invalid --build-context "${nc}": use NAME=DIR or NAME=docker-image://REF (lowercase NAME)`);
-      if (value.startsWith('docker-image://')) {
-        const ref = value.slice('docker-image://'.length);
-        parseReference(ref);
-        named[name] = { type: 'image', ref };
-      }
-      else if (/^[a-z][a-z0-9+.-]*:\/\//.test(value)) throw invalidArgument(`--build-context ${name}: "${value}" is not supported`, { hint: 'use a local directory or docker-image://REF' });
-      else named[name] = { type: 'dir', context: BuildContext.fromDir(value, { dockerfileText: '', statCache }) };
-    }
+    Object.assign(named, namedContextsFromFlags(list(p, 'build-context'), statCache));
     const outputFlag = str(p, 'output');
     const output = outputFlag !== undefined ? (await import('../../build/output.js')).parseBuildOutput(outputFlag) : undefined;
     if (output?.type === 'tar' && output.dest === '-' && ctx.stdout.isTTY) throw invalidArgument('refusing to write the build output (a tar) to a terminal: redirect it or give dest=FILE');
@@ -146,15 +134,11 @@ export async function build(ctx: CliContext, p: ParsedArgs): Promise<number> {
     const target = str(p, 'target');
     if (target) opts.target = target;
     const network = str(p, 'network');
-    if (network !== undefined) {
-      const mode = network === 'bridge' ? 'default' : network;
-      if (mode !== 'default' && mode !== 'none' && mode !== 'host') throw invalidArgument(`network mode "${network}" not supported by build: use default, none or host`);
-      opts.network = mode;
-    }
     const platform = str(p, 'platform');
     if (platform) opts.platform = platform;
     if (sde !== undefined) opts.sourceDateEpoch = Number(sde);
-    const { build: runBuild } = await import('../../build/builder.js');
+    const { build: runBuild, buildNetworkMode } = await import('../../build/builder.js');
+    if (network !== undefined) opts.network = buildNetworkMode(network);
     let result: Awaited<ReturnType<typeof runBuild>>;
     try {
       result = await runBuild(engine, opts);

@@ -48,7 +48,6 @@ export async function create(ctx: CliContext, p: ParsedArgs): Promise<number> {
   return 0;
 }
 
-
 export async function run(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   (await import('../../util/timings.js')).mark('run: engine ready');
@@ -370,8 +369,7 @@ export async function logs(ctx: CliContext, p: ParsedArgs): Promise<number> {
   const svc = await service(ctx);
   const { followLog, readLogFrom } = await import('../../container/logs.js');
   const rec = svc.get(p.args[0] as string);
-  if (rec.config.log.driver === 'none') throw new BerthError('not_implemented', 'configured logging driver does not support reading');
-  const file = svc.dirs(rec.config.id).log;
+  const file = svc.logFile(rec);
   const tailFlag = str(p, 'tail') ?? 'all';
   if (tailFlag !== 'all' && !/^-?\d+$/.test(tailFlag)) throw invalidArgument(`invalid value for "tail": ${tailFlag}`);
   const opts: { tail?: number; since?: number; until?: number } = {};
