@@ -39,7 +39,7 @@ import { mark } from '../util/timings.js';
 import { randomHex } from '../util/random.js';
 import { pidAlive } from '../util/process.js';
 import { monitorLogCap, startLogRotation } from './log-rotate.js';
-import { x32AbiAvailable } from '../sys/libc.js';
+import { LOCK_EX, flock, x32AbiAvailable } from '../sys/libc.js';
 
 export const DEFAULT_LOG_MAX_SIZE = 20 * 1024 * 1024;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -291,6 +291,37 @@ export class ContainerService {
     fs.rmSync(this.exitOwnerFile(id), { force: true });
   }
 
+  /**
+   * One container's run changes, serialized across processes (flock on <run dir>/lifecycle.lock):
+   * `start` holds it from before it clears the last run's exit until the new run is recorded, and
+   * `recordExit` for its whole check-and-teardown. Without it a late exit command (conmon's, after a
+   * `kill`) that had seen the old run live could tear down the namespace and root file system of a
+   * `start` that began meanwhile. Never taken twice by one process for one container.
+   * @returns the release.
+   */
+  private lockRun(id: string): () => void {
+    // flock between two descriptors of one process would wait forever (the API service runs many
+    // requests in one process): a second taker here is refused instead. Neither start nor an exit
+    // record can meet another one for the same container in one process (a run that has not been
+    // started by `runc start` yet cannot have exited), so this is a guard, not a path.
+    if (runsLockedHere.has(id)) throw new BerthError('unavailable', `container ${id.slice(0, 12)} is being started or stopped by this process`);
+    const dir = this.dirs(id).run;
+    fs.mkdirSync(dir, { recursive: true });
+    const file = `${dir}/lifecycle.lock`;
+    const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o600);
+    try {
+      flock(fd, LOCK_EX, file);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    runsLockedHere.add(id);
+    return () => {
+      runsLockedHere.delete(id);
+      fs.closeSync(fd);
+    };
+  }
+
   // ---------------------------------------------------------------- reconcile
 
   /** Brings a record in line with reality: a running container whose processes are gone is exited. */
@@ -329,6 +360,19 @@ export class ContainerService {
     } = {},
   ): Promise<ContainerRecord> {
     let rec = this.get(idOrName);
+    const id = rec.config.id;
+    if (rec.state.status === 'running') return rec;
+    // From here the record is read under the run lock, not reconciled (that would take the lock again).
+    const unlock = this.lockRun(id);
+    try {
+      rec = this.store.get(id) ?? rec;
+      return await this.startLocked(rec, opts);
+    } finally {
+      unlock();
+    }
+  }
+
+  private async startLocked(rec: ContainerRecord, opts: { beforeStart?: (rec: ContainerRecord) => Promise<void> | void; ownExit?: boolean }): Promise<ContainerRecord> {
     const id = rec.config.id;
     if (rec.state.status === 'running') return rec;
     if (rec.state.status === 'paused') throw conflict(`cannot start a paused container, try unpause instead`);
@@ -666,6 +710,16 @@ export class ContainerService {
    * waiters at the same time.
    */
   recordExit(id: string, opts: { startedAt?: number; deferUnmount?: boolean } = {}): ContainerRecord {
+    if (!this.store.get(id)) throw new BerthError('not_found', `No such container: ${id}`);
+    const unlock = this.lockRun(id);
+    try {
+      return this.recordExitLocked(id, opts);
+    } finally {
+      unlock();
+    }
+  }
+
+  private recordExitLocked(id: string, opts: { startedAt?: number; deferUnmount?: boolean }): ContainerRecord {
     const d = this.dirs(id);
     let exitCode = -1;
     let finishedAt = Date.now();
@@ -1075,6 +1129,9 @@ async function removalHooks(): Promise<RemovalHook[]> {
   const [volume, network] = await Promise.all([import('../volume/service.js'), import('../network/service.js')]);
   return [volume.onContainerRemove, network.onContainerRemove] as RemovalHook[];
 }
+
+/** Containers whose run lock this process holds (see ContainerService.lockRun). */
+const runsLockedHere = new Set<string>();
 
 /** A container's recorded limits as the spec builder takes them: --cpus becomes a CFS quota per 100 ms. */
 function specResources(res: ContainerConfig['resources']): SpecInput['resources'] {
